@@ -1,0 +1,35 @@
+//! vigil: perceptual hashing (PDQ, pHash) for finding known abuse imagery.
+//!
+//! The data flow is decode → luma → resize → DCT → bits → index → report; see
+//! `ARCHITECTURE.md`. This crate root re-exports the types an embedder needs:
+//!
+//! ```no_run
+//! use vigil::{hash_file, HashOptions};
+//! let out = hash_file("photo.jpg".as_ref(), &HashOptions::default()).unwrap();
+//! println!("{} {}", out.pdq.unwrap().hash, out.pdq.unwrap().quality);
+//! ```
+//!
+//! Hashing pixels already in memory needs no decoder:
+//!
+//! ```
+//! use vigil::{ImageView, pdq};
+//! let rgb = vec![128u8; 64 * 64 * 3];
+//! let view = ImageView::rgb8(&rgb, 64, 64, 64 * 3).unwrap();
+//! let h = pdq::hash(&view);
+//! assert_eq!(h.quality, 0); // a flat image has no structure
+//! ```
+
+pub mod decode;
+mod hasher;
+mod pixels;
+pub mod pdq;
+pub mod phash;
+pub mod scan;
+
+pub use hasher::{
+    Algorithms, Compat, FileHashes, HashError, HashOptions, PdqResult, hash_bytes, hash_file,
+    hash_rgb,
+};
+pub use pdq::PdqHash;
+pub use phash::PHash;
+pub use pixels::{ImageView, PixelLayout, RgbImage, ViewError};

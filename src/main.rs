@@ -1,0 +1,5 @@
+//! The `vigil` command line. (Scaffold.)
+
+fn main() {
+    println!("vigil {}", env!("CARGO_PKG_VERSION"));
+}

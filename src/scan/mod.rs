@@ -1,0 +1,1 @@
+//! Walking inputs and opening files safely. (Scaffold.)
