@@ -25,6 +25,7 @@ mod pixels;
 pub mod pdq;
 pub mod phash;
 pub mod scan;
+pub mod synth;
 
 pub use hasher::{
     Algorithms, Compat, FileHashes, HashError, HashOptions, PdqResult, hash_bytes, hash_file,

@@ -1,15 +1,26 @@
-//! PDQ (256-bit photo hash), spec §1. (Scaffold.)
+//! PDQ, Meta's 256-bit photo hash (spec §1): luma → Jarosz box blur → 64×64 decimation →
+//! quality → 64→16 DCT → median → bits, and the 8 dihedral variants from one DCT.
+//!
+//! [`oracle`] is the scalar float32 reference. [`hash`] and [`hash_dihedral`] run the default
+//! CPU path, which is bit-identical to it (property-tested).
 
+mod dct_matrix;
+pub mod oracle;
 mod types;
 
-pub use types::{PdqHash, PdqOutput};
+pub use types::{DIHEDRAL_NAMES, ParsePdqError, PdqDihedral, PdqHash, PdqOutput};
 
 use crate::ImageView;
 
-/// Hash an image with the default CPU path.
-pub fn hash(_view: &ImageView<'_>) -> PdqOutput {
-    PdqOutput {
-        hash: PdqHash::ZERO,
-        quality: 0,
-    }
+/// A 16×16 float32 DCT block: row = vertical frequency, column = horizontal frequency.
+pub type Dct16 = [[f32; 16]; 16];
+
+/// PDQ hash and quality of an image, default CPU path.
+pub fn hash(view: &ImageView<'_>) -> PdqOutput {
+    oracle::hash(view)
+}
+
+/// The 8 dihedral hashes of an image, default CPU path.
+pub fn hash_dihedral(view: &ImageView<'_>) -> PdqDihedral {
+    oracle::hash_dihedral(view)
 }

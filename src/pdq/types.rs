@@ -109,3 +109,26 @@ mod tests {
         assert!("g".repeat(64).parse::<PdqHash>().is_err());
     }
 }
+
+/// Names of the dihedral variants, in the order of [`PdqDihedral::hashes`] (conventions.md).
+pub const DIHEDRAL_NAMES: [&str; 8] = [
+    "orig",
+    "rot90",
+    "rot180",
+    "rot270",
+    "flipx",
+    "flipy",
+    "flipplus1",
+    "flipminus1",
+];
+
+/// The 8 dihedral PDQ hashes of one image, computed from one DCT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PdqDihedral {
+    /// Hashes in [`DIHEDRAL_NAMES`] order: `orig` (the plain hash), `rot90` (90° counter-
+    /// clockwise), `rot180`, `rot270`, `flipx` (top/bottom), `flipy` (left/right),
+    /// `flipplus1` (transpose), `flipminus1` (anti-transpose).
+    pub hashes: [PdqHash; 8],
+    /// Quality (the same for every variant).
+    pub quality: u8,
+}

@@ -1,0 +1,71 @@
+//! Pillow's `convert('L')` from RGB8: ITU-R 601-2 luma in 16-bit fixed point.
+
+use crate::{ImageView, PixelLayout};
+
+/// Pillow's RGB → L weights (`L24` in `libImaging/Convert.c`): 0.299, 0.587 and 0.114 scaled
+/// by 65536 and rounded so that they sum to exactly 65536.
+const WR: u32 = 19595;
+const WG: u32 = 38470;
+const WB: u32 = 7471;
+
+/// One RGB pixel to Pillow's `L`: `(R*19595 + G*38470 + B*7471 + 0x8000) >> 16`.
+#[inline]
+pub fn rgb_to_l(r: u8, g: u8, b: u8) -> u8 {
+    let sum = u32::from(r) * WR + u32::from(g) * WG + u32::from(b) * WB + 0x8000;
+    // The weights sum to 65536, so the shifted value is at most 255.
+    (sum >> 16) as u8
+}
+
+/// The image as Pillow's mode `L`, tightly packed (`width * height` bytes, row-major).
+///
+/// RGB8 views go through [`rgb_to_l`] (what `Image.convert('L')` does for an `RGB` image);
+/// Luma8 views are copied as they are.
+pub fn pillow_l(view: &ImageView<'_>) -> Vec<u8> {
+    let (w, h) = (view.width() as usize, view.height() as usize);
+    let mut out = Vec::with_capacity(w * h);
+    for y in 0..view.height() {
+        let row = view.row(y);
+        match view.layout() {
+            PixelLayout::Luma8 => out.extend_from_slice(row),
+            PixelLayout::Rgb8 => out.extend(
+                row.chunks_exact(3)
+                    .map(|p| rgb_to_l(p[0], p[1], p[2])),
+            ),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_sum_to_one() {
+        assert_eq!(WR + WG + WB, 1 << 16);
+    }
+
+    #[test]
+    fn greys_are_fixed_points() {
+        for v in 0..=255u8 {
+            assert_eq!(rgb_to_l(v, v, v), v);
+        }
+    }
+
+    #[test]
+    fn primaries() {
+        // (255*19595 + 0x8000) >> 16 = 76, etc. (Pillow gives 76, 150, 29.)
+        assert_eq!(rgb_to_l(255, 0, 0), 76);
+        assert_eq!(rgb_to_l(0, 255, 0), 150);
+        assert_eq!(rgb_to_l(0, 0, 255), 29);
+    }
+
+    #[test]
+    fn honours_stride() {
+        let data = [10, 20, 30, 99, 40, 50, 60, 99];
+        let view = ImageView::rgb8(&data[..7], 1, 2, 4).unwrap();
+        assert_eq!(pillow_l(&view), vec![rgb_to_l(10, 20, 30), rgb_to_l(40, 50, 60)]);
+        let view = ImageView::luma8(&data, 3, 2, 4).unwrap();
+        assert_eq!(pillow_l(&view), vec![10, 20, 30, 40, 50, 60]);
+    }
+}
