@@ -25,6 +25,7 @@ mod pixels;
 pub mod pdq;
 pub mod phash;
 pub mod scan;
+pub mod simd;
 pub mod synth;
 
 pub use hasher::{

@@ -5,6 +5,7 @@
 //! CPU path, which is bit-identical to it (property-tested).
 
 mod dct_matrix;
+pub mod fast;
 pub mod oracle;
 mod types;
 
@@ -17,10 +18,10 @@ pub type Dct16 = [[f32; 16]; 16];
 
 /// PDQ hash and quality of an image, default CPU path.
 pub fn hash(view: &ImageView<'_>) -> PdqOutput {
-    oracle::hash(view)
+    fast::hash(view)
 }
 
 /// The 8 dihedral hashes of an image, default CPU path.
 pub fn hash_dihedral(view: &ImageView<'_>) -> PdqDihedral {
-    oracle::hash_dihedral(view)
+    fast::hash_dihedral_at(view, crate::simd::level())
 }

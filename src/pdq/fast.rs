@@ -1,0 +1,430 @@
+//! The default CPU path for PDQ: bit-identical to [`super::oracle`], several times faster.
+//!
+//! Exactness rests on one rule: every running sum sees the same float32 operations in the same
+//! order as the oracle's `box1d`; only *which* independent sums run side by side changes.
+//!
+//! - Horizontal box passes run on strips of [`LANES`] rows transposed into a small scratch
+//!   (`[column][lane]`), so one vector op advances the running sums of 8 rows at once.
+//! - Vertical box passes run row by row with one running sum per column (contiguous lanes).
+//! - Only 64 columns and 64 rows survive decimation, so the second horizontal pass divides only
+//!   at the 64 decimated columns, and the second vertical pass runs on those 64 columns alone.
+//!   (Every running sum still passes over all its samples: a float running sum cannot skip.)
+//! - The first vertical pass streams its rows straight into the second horizontal pass, so only
+//!   one full-size float buffer is held.
+//!
+//! The code is generic Rust written so that LLVM vectorises it; [`crate::simd::Level`] picks
+//! the instruction set it is compiled for (the same source under `#[target_feature]`).
+
+use std::cell::RefCell;
+
+use super::oracle::{self, Buf64, MIN_HASHABLE_DIM, decimation_index, jarosz_window};
+use super::oracle::{LUMA_B, LUMA_G, LUMA_R};
+use super::{Dct16, PdqDihedral, PdqHash, PdqOutput};
+use crate::simd::{self, Level};
+use crate::{ImageView, PixelLayout};
+
+/// Rows processed side by side in the horizontal passes.
+const LANES: usize = 8;
+type Lanes = [f32; LANES];
+
+/// Reusable per-thread buffers, so hashing a stream of images does not page-fault fresh memory
+/// for every frame. Buffers above [`KEEP_BYTES`] are released after use.
+#[derive(Default)]
+struct Scratch {
+    h1: Vec<f32>,
+    t_in: Vec<Lanes>,
+    t_out: Vec<Lanes>,
+    strip: Vec<f32>,
+    sums: Vec<f32>,
+    cols64: Vec<f32>,
+}
+
+const KEEP_BYTES: usize = 64 << 20;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// PDQ hash and quality at the process's SIMD level.
+pub fn hash(view: &ImageView<'_>) -> PdqOutput {
+    hash_at(view, simd::level())
+}
+
+/// PDQ hash and quality at a given SIMD level (capped at what the CPU supports).
+pub fn hash_at(view: &ImageView<'_>, level: Level) -> PdqOutput {
+    if too_small(view) {
+        return PdqOutput {
+            hash: PdqHash::ZERO,
+            quality: 0,
+        };
+    }
+    let a = buffer64_at(view, level);
+    PdqOutput {
+        hash: bits(&dct16(&a)),
+        quality: oracle::quality(&a),
+    }
+}
+
+/// The 8 dihedral hashes at a given SIMD level.
+pub fn hash_dihedral_at(view: &ImageView<'_>, level: Level) -> PdqDihedral {
+    if too_small(view) {
+        return PdqDihedral {
+            hashes: [PdqHash::ZERO; 8],
+            quality: 0,
+        };
+    }
+    let a = buffer64_at(view, level);
+    let dcts = oracle::dihedral_dcts(&dct16(&a));
+    PdqDihedral {
+        hashes: dcts.map(|d| bits(&d)),
+        quality: oracle::quality(&a),
+    }
+}
+
+fn too_small(view: &ImageView<'_>) -> bool {
+    (view.height() as usize) < MIN_HASHABLE_DIM || (view.width() as usize) < MIN_HASHABLE_DIM
+}
+
+/// The 64×64 buffer (luma, blur, decimate), bit-identical to [`oracle::image_buffer64`].
+pub fn buffer64_at(view: &ImageView<'_>, level: Level) -> Box<Buf64> {
+    let level = level.min(simd::detected());
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        let out = match level {
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => {
+                // SAFETY: `level` is capped at `simd::detected()`, which returns Avx512 only
+                // after `is_x86_feature_detected!` confirmed avx512f/bw/vl and avx2.
+                unsafe { buffer64_avx512(view, &mut s) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => {
+                // SAFETY: as above; Avx2 is returned only after avx2 was detected.
+                unsafe { buffer64_avx2(view, &mut s) }
+            }
+            _ => buffer64_generic(view, &mut s),
+        };
+        if s.h1.capacity() * 4 > KEEP_BYTES {
+            *s = Scratch::default();
+        }
+        out
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn buffer64_avx2(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
+    buffer64_generic(view, s)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+unsafe fn buffer64_avx512(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
+    buffer64_generic(view, s)
+}
+
+/// Luma of one pixel, in the oracle's operation order.
+#[inline(always)]
+fn luma_px(px: &[u8]) -> f32 {
+    LUMA_R * f32::from(px[0]) + LUMA_G * f32::from(px[1]) + LUMA_B * f32::from(px[2])
+}
+
+#[inline(always)]
+fn buffer64_generic(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
+    let (w, h) = (view.width() as usize, view.height() as usize);
+    let mut out = Box::new([[0.0f32; 64]; 64]);
+    if w == 64 && h == 64 {
+        for (i, row) in out.iter_mut().enumerate() {
+            fill_luma_row(view, i, row);
+        }
+        return out;
+    }
+    let (wr, wc) = (jarosz_window(w), jarosz_window(h));
+    let Scratch {
+        h1,
+        t_in,
+        t_out,
+        strip,
+        sums,
+        cols64,
+    } = s;
+    resize(h1, w * h);
+    t_in.clear();
+    t_in.resize(w, [0.0; LANES]);
+    t_out.clear();
+    t_out.resize(w, [0.0; LANES]);
+
+    // Pass 1: luma, then the horizontal box, LANES rows at a time.
+    for r0 in (0..h).step_by(LANES) {
+        let n = LANES.min(h - r0);
+        for k in 0..n {
+            let row = view.row((r0 + k) as u32);
+            match view.layout() {
+                PixelLayout::Rgb8 => {
+                    for (t, px) in t_in.iter_mut().zip(row.chunks_exact(3)) {
+                        t[k] = luma_px(px);
+                    }
+                }
+                PixelLayout::Luma8 => {
+                    for (t, &v) in t_in.iter_mut().zip(row) {
+                        t[k] = f32::from(v);
+                    }
+                }
+            }
+        }
+        box_lanes(t_in, w, wr, |oi, sum, cnt| {
+            for (o, v) in t_out[oi].iter_mut().zip(sum) {
+                *o = v / cnt;
+            }
+        });
+        for k in 0..n {
+            let dst = &mut h1[(r0 + k) * w..(r0 + k + 1) * w];
+            for (d, t) in dst.iter_mut().zip(t_out.iter()) {
+                *d = t[k];
+            }
+        }
+    }
+
+    // Which columns survive decimation; the second horizontal pass divides only there.
+    let inj: [usize; 64] = std::array::from_fn(|j| decimation_index(j, w));
+    let mut wanted = vec![false; w];
+    for &c in &inj {
+        wanted[c] = true;
+    }
+
+    // Pass 2 (vertical box over every column) streams rows into pass 3 (horizontal box,
+    // decimated columns only), LANES rows at a time. Pass 3 writes an h × 64 buffer.
+    resize(strip, LANES * w);
+    resize(cols64, h * 64);
+    let mut selected = vec![[0.0f32; LANES]; w];
+    let mut strip_rows = 0usize;
+    let mut strip_start = 0usize;
+    box_rows(h1, h, w, wc, sums, |oi, sum, cnt| {
+        let dst = &mut strip[strip_rows * w..(strip_rows + 1) * w];
+        for (d, v) in dst.iter_mut().zip(sum) {
+            *d = v / cnt;
+        }
+        strip_rows += 1;
+        if strip_rows == LANES || oi + 1 == h {
+            for (c, t) in t_in.iter_mut().enumerate() {
+                for k in 0..strip_rows {
+                    t[k] = strip[k * w + c];
+                }
+            }
+            box_lanes(t_in, w, wr, |oi, sum, cnt| {
+                if wanted[oi] {
+                    for (o, v) in selected[oi].iter_mut().zip(sum) {
+                        *o = v / cnt;
+                    }
+                }
+            });
+            for k in 0..strip_rows {
+                let dst = &mut cols64[(strip_start + k) * 64..(strip_start + k + 1) * 64];
+                for (d, &c) in dst.iter_mut().zip(&inj) {
+                    *d = selected[c][k];
+                }
+            }
+            strip_start += strip_rows;
+            strip_rows = 0;
+        }
+    });
+
+    // Pass 4: vertical box over the 64 surviving columns; keep the 64 decimated rows.
+    let ini: [usize; 64] = std::array::from_fn(|i| decimation_index(i, h));
+    let mut next = 0usize;
+    box_rows(cols64, h, 64, wc, sums, |oi, sum, cnt| {
+        while next < 64 && ini[next] == oi {
+            for (o, v) in out[next].iter_mut().zip(sum) {
+                *o = v / cnt;
+            }
+            next += 1;
+        }
+    });
+    debug_assert_eq!(next, 64);
+    out
+}
+
+fn fill_luma_row(view: &ImageView<'_>, i: usize, out: &mut [f32; 64]) {
+    let row = view.row(i as u32);
+    match view.layout() {
+        PixelLayout::Rgb8 => {
+            for (o, px) in out.iter_mut().zip(row.chunks_exact(3)) {
+                *o = luma_px(px);
+            }
+        }
+        PixelLayout::Luma8 => {
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o = f32::from(v);
+            }
+        }
+    }
+}
+
+fn resize(v: &mut Vec<f32>, n: usize) {
+    // Every element is written before it is read, so stale contents are fine.
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
+/// `box1d`'s four phases over `n` samples of [`LANES`] independent sequences, calling
+/// `emit(output_index, sums, count)` for each output in order.
+#[inline(always)]
+fn box_lanes(input: &[Lanes], n: usize, w: usize, mut emit: impl FnMut(usize, &Lanes, f32)) {
+    let half = (w + 2) / 2;
+    let mut sum: Lanes = [0.0; LANES];
+    let mut cnt = 0.0f32;
+    let (mut li, mut ri, mut oi) = (0, 0, 0);
+    for _ in 0..half - 1 {
+        add(&mut sum, &input[ri]);
+        cnt += 1.0;
+        ri += 1;
+    }
+    for _ in 0..w - half + 1 {
+        add(&mut sum, &input[ri]);
+        cnt += 1.0;
+        emit(oi, &sum, cnt);
+        ri += 1;
+        oi += 1;
+    }
+    for _ in 0..n.saturating_sub(w) {
+        add(&mut sum, &input[ri]);
+        sub(&mut sum, &input[li]);
+        emit(oi, &sum, cnt);
+        li += 1;
+        ri += 1;
+        oi += 1;
+    }
+    for _ in 0..half - 1 {
+        sub(&mut sum, &input[li]);
+        cnt -= 1.0;
+        emit(oi, &sum, cnt);
+        li += 1;
+        oi += 1;
+    }
+}
+
+#[inline(always)]
+fn add(sum: &mut Lanes, x: &Lanes) {
+    for (s, v) in sum.iter_mut().zip(x) {
+        *s += v;
+    }
+}
+
+#[inline(always)]
+fn sub(sum: &mut Lanes, x: &Lanes) {
+    for (s, v) in sum.iter_mut().zip(x) {
+        *s -= v;
+    }
+}
+
+/// `box1d` down the columns of a row-major `rows × cols` buffer, one running sum per column
+/// (each in the oracle's order), calling `emit(output_row, sums, count)` for each output row.
+#[inline(always)]
+fn box_rows(
+    input: &[f32],
+    rows: usize,
+    cols: usize,
+    w: usize,
+    sums: &mut Vec<f32>,
+    mut emit: impl FnMut(usize, &[f32], f32),
+) {
+    sums.clear();
+    sums.resize(cols, 0.0);
+    let row = |r: usize| &input[r * cols..(r + 1) * cols];
+    let half = (w + 2) / 2;
+    let mut cnt = 0.0f32;
+    let (mut li, mut ri, mut oi) = (0, 0, 0);
+    for _ in 0..half - 1 {
+        row_add(sums, row(ri));
+        cnt += 1.0;
+        ri += 1;
+    }
+    for _ in 0..w - half + 1 {
+        row_add(sums, row(ri));
+        cnt += 1.0;
+        emit(oi, sums, cnt);
+        ri += 1;
+        oi += 1;
+    }
+    for _ in 0..rows.saturating_sub(w) {
+        row_add_sub(sums, row(ri), row(li));
+        emit(oi, sums, cnt);
+        li += 1;
+        ri += 1;
+        oi += 1;
+    }
+    for _ in 0..half - 1 {
+        row_sub(sums, row(li));
+        cnt -= 1.0;
+        emit(oi, sums, cnt);
+        li += 1;
+        oi += 1;
+    }
+}
+
+#[inline(always)]
+fn row_add(sums: &mut [f32], x: &[f32]) {
+    for (s, v) in sums.iter_mut().zip(x) {
+        *s += v;
+    }
+}
+
+#[inline(always)]
+fn row_sub(sums: &mut [f32], x: &[f32]) {
+    for (s, v) in sums.iter_mut().zip(x) {
+        *s -= v;
+    }
+}
+
+#[inline(always)]
+fn row_add_sub(sums: &mut [f32], plus: &[f32], minus: &[f32]) {
+    for ((s, p), m) in sums.iter_mut().zip(plus).zip(minus) {
+        *s += p;
+        *s -= m;
+    }
+}
+
+/// The oracle's DCT with loops reordered so the independent sums vectorise; each sum still
+/// adds `k = 0..63` in order from 0.
+fn dct16(a: &Buf64) -> Dct16 {
+    let d = oracle::dct_matrix();
+    let mut t = [[0.0f32; 64]; 16];
+    for (trow, drow) in t.iter_mut().zip(&d) {
+        for (k, arow) in a.iter().enumerate() {
+            let dk = drow[k];
+            for (tv, av) in trow.iter_mut().zip(arow) {
+                *tv += dk * av;
+            }
+        }
+    }
+    let mut dt = [[0.0f32; 16]; 64];
+    for (j, drow) in d.iter().enumerate() {
+        for (k, &v) in drow.iter().enumerate() {
+            dt[k][j] = v;
+        }
+    }
+    let mut b = [[0.0f32; 16]; 16];
+    for (brow, trow) in b.iter_mut().zip(&t) {
+        for (k, dtrow) in dt.iter().enumerate() {
+            let tk = trow[k];
+            for (bv, dv) in brow.iter_mut().zip(dtrow) {
+                *bv += tk * dv;
+            }
+        }
+    }
+    b
+}
+
+/// Bits against the lower median, found by selection instead of a full sort.
+fn bits(b: &Dct16) -> PdqHash {
+    let mut v: [f32; 256] = std::array::from_fn(|k| b[k / 16][k % 16]);
+    let (_, &mut median, _) = v.select_nth_unstable_by(127, f32::total_cmp);
+    let mut h = PdqHash::ZERO;
+    for (k, &x) in b.iter().flatten().enumerate() {
+        if x > median {
+            h.set_bit(k);
+        }
+    }
+    h
+}
