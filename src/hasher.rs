@@ -1,10 +1,15 @@
-//! The high-level hashing API: a file, encoded bytes, or pixels in memory. (Scaffold.)
+//! The high-level hashing API: a file, encoded bytes, or pixels already in memory.
+//!
+//! This is what the CLI and embedders call. It joins decoding (policy `pillow-rgb/1`), the
+//! optional `cli512/1` pre-processing and the PDQ / pHash algorithms; per-file errors carry
+//! the path when there is one and never abort a batch.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::decode::{self, DecodeOptions};
-use crate::pdq::{self, PdqOutput};
+use crate::decode::{self, DecodeError, DecodeOptions, Decoded, ImageFormat};
+use crate::pdq::{self, PdqHash, PdqOutput};
 use crate::phash::{self, PHash};
+use crate::scan::{self, OpenError};
 use crate::{ImageView, RgbImage};
 
 /// Which algorithms to run.
@@ -16,14 +21,32 @@ pub struct Algorithms {
     pub phash: bool,
 }
 
-/// Pre-processing convention.
+/// Pre-processing convention for PDQ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compat {
-    /// Full resolution (the reference, policy `pillow-rgb/1`).
+    /// Full resolution: the reference (`pdq_ref_hash`), what pip pdqhash and
+    /// python-threatexchange produce.
     #[default]
     Full,
-    /// The upstream C++ CLI: squash to 512×512 when a side exceeds 512 (policy `cli512/1`).
+    /// The upstream C++ command-line tool: images with a side over 512 are squashed to exactly
+    /// 512×512 by nearest neighbour first, grey images take the grey luma path, and files that
+    /// tool cannot hash (alpha, CMYK, 16-bit, WebP, GIF, TIFF) are not applicable.
     Cli512,
+}
+
+impl Compat {
+    /// The decoding-policy name recorded next to hashes made this way.
+    pub fn policy(self, exif_rotate: bool) -> String {
+        let base = match self {
+            Compat::Full => decode::POLICY,
+            Compat::Cli512 => "cli512/1",
+        };
+        if exif_rotate {
+            format!("{base}+exif")
+        } else {
+            base.to_owned()
+        }
+    }
 }
 
 /// Options for hashing.
@@ -33,9 +56,9 @@ pub struct HashOptions {
     pub algorithms: Algorithms,
     /// Compute the 8 dihedral PDQ hashes too.
     pub dihedral: bool,
-    /// Pre-processing convention.
+    /// Pre-processing convention for PDQ.
     pub compat: Compat,
-    /// Decoder options.
+    /// Decoder options (pixel limit, EXIF rotation).
     pub decode: DecodeOptions,
 }
 
@@ -56,15 +79,22 @@ impl Default for HashOptions {
 /// PDQ result for one image.
 pub type PdqResult = PdqOutput;
 
-/// Hashes of one file.
+/// Hashes of one image.
 #[derive(Debug, Clone)]
 pub struct FileHashes {
-    /// Width as decoded.
+    /// Width as decoded (before any compat squash).
     pub width: u32,
     /// Height as decoded.
     pub height: u32,
-    /// PDQ, when asked for.
+    /// The container format, when the input was encoded.
+    pub format: Option<ImageFormat>,
+    /// PDQ, when asked for and applicable.
     pub pdq: Option<PdqResult>,
+    /// Why PDQ was not computed although asked for (`--compat cli512` on a file the upstream
+    /// tool refuses).
+    pub pdq_not_applicable: Option<&'static str>,
+    /// The 8 dihedral PDQ hashes, when asked for (order of [`pdq::DIHEDRAL_NAMES`]).
+    pub dihedral: Option<[PdqHash; 8]>,
     /// pHash, when asked for.
     pub phash: Option<PHash>,
 }
@@ -73,41 +103,209 @@ pub struct FileHashes {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HashError {
-    /// Reading failed.
+    /// The file could not be opened or read, or is not a regular file.
     #[error("{path}: {source}")]
-    Io {
+    Open {
         /// The path.
-        path: std::path::PathBuf,
+        path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        #[source]
+        source: OpenError,
     },
-    /// Decoding failed.
-    #[error("{0}")]
-    Decode(#[from] decode::DecodeError),
+    /// The bytes could not be decoded.
+    #[error("{}{source}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    Decode {
+        /// The path, when hashing a file.
+        path: Option<PathBuf>,
+        /// The cause.
+        #[source]
+        source: DecodeError,
+    },
 }
 
-/// Hash pixels in memory.
-pub fn hash_rgb(view: &ImageView<'_>, opts: &HashOptions) -> FileHashes {
+impl HashError {
+    /// The cause without the path, for records that carry the path in a column of their own.
+    pub fn reason(&self) -> String {
+        match self {
+            HashError::Open { source, .. } => source.to_string(),
+            HashError::Decode { source, .. } => source.to_string(),
+        }
+    }
+
+    /// Whether the input is something vigil deliberately does not hash (not a regular file, a
+    /// recognised but unsupported format) rather than a failure.
+    pub fn is_skip(&self) -> bool {
+        match self {
+            HashError::Open { source, .. } => source.is_skip(),
+            HashError::Decode { source, .. } => matches!(source, DecodeError::Unsupported(_)),
+        }
+    }
+
+    /// Whether the bytes are not an image at all.
+    pub fn is_not_an_image(&self) -> bool {
+        matches!(
+            self,
+            HashError::Decode {
+                source: DecodeError::NotAnImage,
+                ..
+            }
+        )
+    }
+}
+
+/// Hash pixels already in memory (RGB8 or grey, any stride). No decoder is involved, so
+/// `opts.compat` and `opts.decode` do not apply; grey input takes upstream's grey luma path.
+pub fn hash_pixels(view: &ImageView<'_>, opts: &HashOptions) -> FileHashes {
+    let (pdq, dihedral) = pdq_of(view, opts);
     FileHashes {
         width: view.width(),
         height: view.height(),
-        pdq: opts.algorithms.pdq.then(|| pdq::hash(view)),
+        format: None,
+        pdq,
+        pdq_not_applicable: None,
+        dihedral,
         phash: opts.algorithms.phash.then(|| phash::hash(view)),
     }
 }
 
-/// Hash encoded image bytes.
-pub fn hash_bytes(bytes: &[u8], opts: &HashOptions) -> Result<FileHashes, HashError> {
-    let decoded = decode::decode(bytes, &opts.decode)?;
-    let img: &RgbImage = &decoded.rgb;
-    Ok(hash_rgb(&img.view(), opts))
+fn pdq_of(view: &ImageView<'_>, opts: &HashOptions) -> (Option<PdqOutput>, Option<[PdqHash; 8]>) {
+    if !opts.algorithms.pdq {
+        return (None, None);
+    }
+    if opts.dihedral {
+        let d = pdq::hash_dihedral(view);
+        (
+            Some(PdqOutput {
+                hash: d.hashes[0],
+                quality: d.quality,
+            }),
+            Some(d.hashes),
+        )
+    } else {
+        (Some(pdq::hash(view)), None)
+    }
 }
 
-/// Hash a file.
+/// Hash decoded pixels with the options' compat convention.
+pub fn hash_decoded(decoded: &Decoded, opts: &HashOptions) -> FileHashes {
+    let rgb = &decoded.rgb;
+    let mut out = FileHashes {
+        width: rgb.width,
+        height: rgb.height,
+        format: Some(decoded.format),
+        pdq: None,
+        pdq_not_applicable: None,
+        dihedral: None,
+        phash: opts.algorithms.phash.then(|| phash::hash(&rgb.view())),
+    };
+    match opts.compat {
+        Compat::Full => (out.pdq, out.dihedral) = pdq_of(&rgb.view(), opts),
+        Compat::Cli512 => {
+            if !opts.algorithms.pdq {
+                return out;
+            }
+            match cli512_refusal(decoded) {
+                Some(why) => out.pdq_not_applicable = Some(why),
+                None => {
+                    let squashed = squash512(rgb);
+                    let img = squashed.as_ref().unwrap_or(rgb);
+                    if decoded.source.channels == 1 {
+                        let grey: Vec<u8> = img.data.iter().step_by(3).copied().collect();
+                        let view = ImageView::luma8(&grey, img.width, img.height, img.width as usize)
+                            .expect("grey buffer sized from the image");
+                        (out.pdq, out.dihedral) = pdq_of(&view, opts);
+                    } else {
+                        (out.pdq, out.dihedral) = pdq_of(&img.view(), opts);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Why the upstream C++ CLI (CImg decode) would not hash this file, if it would not.
+fn cli512_refusal(d: &Decoded) -> Option<&'static str> {
+    match d.format {
+        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Bmp => {}
+        _ => return Some("n/a: the upstream CLI cannot decode this format"),
+    }
+    if d.source.bit_depth > 8 {
+        return Some("n/a: the upstream CLI cannot decode 16-bit images");
+    }
+    if d.source.cmyk || d.source.channels == 2 || d.source.channels == 4 {
+        return Some("n/a: the upstream CLI exits on 2- and 4-channel images");
+    }
+    None
+}
+
+/// CImg's nearest-neighbour `resize(512, 512)`: source index `floor(x * W / 512)`, aspect not
+/// kept; only when a side exceeds 512.
+fn squash512(img: &RgbImage) -> Option<RgbImage> {
+    const N: usize = 512;
+    let (w, h) = (img.width as usize, img.height as usize);
+    if w <= N && h <= N {
+        return None;
+    }
+    let mut data = Vec::with_capacity(N * N * 3);
+    for y in 0..N {
+        let sy = y * h / N;
+        for x in 0..N {
+            let sx = x * w / N;
+            data.extend_from_slice(&img.data[(sy * w + sx) * 3..][..3]);
+        }
+    }
+    Some(RgbImage {
+        width: N as u32,
+        height: N as u32,
+        data,
+    })
+}
+
+/// Hash encoded image bytes.
+pub fn hash_bytes(bytes: &[u8], opts: &HashOptions) -> Result<FileHashes, HashError> {
+    let decoded =
+        decode::decode(bytes, &opts.decode).map_err(|source| HashError::Decode { path: None, source })?;
+    Ok(hash_decoded(&decoded, opts))
+}
+
+/// Hash a file, opened as conventions.md requires (no link following, no FIFO reads).
 pub fn hash_file(path: &Path, opts: &HashOptions) -> Result<FileHashes, HashError> {
-    let bytes = std::fs::read(path).map_err(|source| HashError::Io {
-        path: path.to_owned(),
-        source,
+    let read = scan::read_input(path, |head| decode::sniff(head).is_some()).map_err(|source| {
+        HashError::Open {
+            path: path.to_owned(),
+            source,
+        }
     })?;
-    hash_bytes(&bytes, opts)
+    let with_path = |source| HashError::Decode {
+        path: Some(path.to_owned()),
+        source,
+    };
+    if !read.complete {
+        return Err(with_path(DecodeError::NotAnImage));
+    }
+    let decoded = decode::decode(&read.bytes, &opts.decode).map_err(with_path)?;
+    Ok(hash_decoded(&decoded, opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn squash_picks_floor_indices() {
+        let w = 1030u32;
+        let data: Vec<u8> = (0..w).flat_map(|x| [(x % 256) as u8, (x / 256) as u8, 0]).collect();
+        let img = RgbImage {
+            width: w,
+            height: 1,
+            data,
+        };
+        let s = squash512(&img).unwrap();
+        assert_eq!((s.width, s.height), (512, 512));
+        let idx = |x: usize| u32::from(s.data[x * 3]) + 256 * u32::from(s.data[x * 3 + 1]);
+        assert_eq!(idx(1), 2); // floor(1 * 1030 / 512)
+        assert_eq!(idx(511), 1027);
+        assert!(squash512(&RgbImage { width: 512, height: 512, data: vec![0; 512 * 512 * 3] }).is_none());
+    }
 }

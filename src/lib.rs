@@ -29,8 +29,8 @@ pub mod simd;
 pub mod synth;
 
 pub use hasher::{
-    Algorithms, Compat, FileHashes, HashError, HashOptions, PdqResult, hash_bytes, hash_file,
-    hash_rgb,
+    Algorithms, Compat, FileHashes, HashError, HashOptions, PdqResult, hash_bytes, hash_decoded,
+    hash_file, hash_pixels,
 };
 pub use pdq::PdqHash;
 pub use phash::PHash;
