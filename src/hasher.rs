@@ -211,8 +211,9 @@ pub fn hash_decoded(decoded: &Decoded, opts: &HashOptions) -> FileHashes {
                     let img = squashed.as_ref().unwrap_or(rgb);
                     if decoded.source.channels == 1 {
                         let grey: Vec<u8> = img.data.iter().step_by(3).copied().collect();
-                        let view = ImageView::luma8(&grey, img.width, img.height, img.width as usize)
-                            .expect("grey buffer sized from the image");
+                        let view =
+                            ImageView::luma8(&grey, img.width, img.height, img.width as usize)
+                                .expect("grey buffer sized from the image");
                         (out.pdq, out.dihedral) = pdq_of(&view, opts);
                     } else {
                         (out.pdq, out.dihedral) = pdq_of(&img.view(), opts);
@@ -264,8 +265,8 @@ fn squash512(img: &RgbImage) -> Option<RgbImage> {
 
 /// Hash encoded image bytes.
 pub fn hash_bytes(bytes: &[u8], opts: &HashOptions) -> Result<FileHashes, HashError> {
-    let decoded =
-        decode::decode(bytes, &opts.decode).map_err(|source| HashError::Decode { path: None, source })?;
+    let decoded = decode::decode(bytes, &opts.decode)
+        .map_err(|source| HashError::Decode { path: None, source })?;
     Ok(hash_decoded(&decoded, opts))
 }
 
@@ -295,7 +296,9 @@ mod tests {
     #[test]
     fn squash_picks_floor_indices() {
         let w = 1030u32;
-        let data: Vec<u8> = (0..w).flat_map(|x| [(x % 256) as u8, (x / 256) as u8, 0]).collect();
+        let data: Vec<u8> = (0..w)
+            .flat_map(|x| [(x % 256) as u8, (x / 256) as u8, 0])
+            .collect();
         let img = RgbImage {
             width: w,
             height: 1,
@@ -306,6 +309,13 @@ mod tests {
         let idx = |x: usize| u32::from(s.data[x * 3]) + 256 * u32::from(s.data[x * 3 + 1]);
         assert_eq!(idx(1), 2); // floor(1 * 1030 / 512)
         assert_eq!(idx(511), 1027);
-        assert!(squash512(&RgbImage { width: 512, height: 512, data: vec![0; 512 * 512 * 3] }).is_none());
+        assert!(
+            squash512(&RgbImage {
+                width: 512,
+                height: 512,
+                data: vec![0; 512 * 512 * 3]
+            })
+            .is_none()
+        );
     }
 }

@@ -21,9 +21,9 @@
 
 pub mod decode;
 mod hasher;
-mod pixels;
 pub mod pdq;
 pub mod phash;
+mod pixels;
 pub mod scan;
 pub mod simd;
 pub mod synth;

@@ -1,5 +1,8 @@
-//! The `vigil` command line. (Scaffold.)
+//! The `vigil` command line: parses flags into the library's options and prints records.
+//! All the work happens in the `vigil` library; see `src/cli/`.
+
+mod cli;
 
 fn main() {
-    println!("vigil {}", env!("CARGO_PKG_VERSION"));
+    std::process::exit(cli::main());
 }

@@ -53,8 +53,7 @@ pub fn image(pattern: Pattern, width: u32, height: u32, seed: u32) -> RgbImage {
                 let v: i64 = match pattern {
                     Pattern::Noise => i64::from(n & 255),
                     Pattern::Blocks => {
-                        ((xi * 8 / w) * 37 + (yi * 8 / h) * 91 + ci * 53) % 256
-                            + i64::from(n & 31)
+                        ((xi * 8 / w) * 37 + (yi * 8 / h) * 91 + ci * 53) % 256 + i64::from(n & 31)
                             - 16
                     }
                     Pattern::Gradient => {

@@ -33,11 +33,15 @@ fn check_rows(csv: &Path, root: &Path, cli512_column: bool) -> usize {
     for row in csv_rows(csv) {
         let file = &row["file"];
         let path = root.join(file);
-        let got = hash_file(&path, &opts(Compat::Full, false))
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let got =
+            hash_file(&path, &opts(Compat::Full, false)).unwrap_or_else(|e| panic!("{file}: {e}"));
         let p = got.pdq.expect("pdq asked for");
         assert_eq!(p.hash.to_string(), row["pdq_ref_hash"], "{file}: pdq hash");
-        assert_eq!(p.quality.to_string(), row["pdq_ref_quality"], "{file}: quality");
+        assert_eq!(
+            p.quality.to_string(),
+            row["pdq_ref_quality"],
+            "{file}: quality"
+        );
         assert_eq!(
             got.phash.unwrap().to_string(),
             row["imagehash_phash"],
@@ -57,9 +61,15 @@ fn check_rows(csv: &Path, root: &Path, cli512_column: bool) -> usize {
                 assert!(cli.pdq.is_none(), "{file}: the upstream CLI refuses it");
                 assert!(cli.pdq_not_applicable.is_some());
             } else {
-                let c = cli.pdq.unwrap_or_else(|| panic!("{file}: cli512 should apply"));
+                let c = cli
+                    .pdq
+                    .unwrap_or_else(|| panic!("{file}: cli512 should apply"));
                 assert_eq!(c.hash.to_string(), *want, "{file}: cli512 hash");
-                assert_eq!(c.quality.to_string(), row["cli512_quality"], "{file}: cli512 q");
+                assert_eq!(
+                    c.quality.to_string(),
+                    row["cli512_quality"],
+                    "{file}: cli512 q"
+                );
             }
         }
         // Notes give the hash after applying EXIF orientation, as a prefix.
@@ -90,6 +100,10 @@ fn every_reference_image_row() {
 #[test]
 fn extra_rows_for_formats_the_shared_data_lacks() {
     // Paths in this file are relative to tests/data; its cli512 column is not filled.
-    let n = check_rows(&data_dir().join("decode/extra-expected.csv"), &data_dir(), false);
+    let n = check_rows(
+        &data_dir().join("decode/extra-expected.csv"),
+        &data_dir(),
+        false,
+    );
     assert!(n >= 5, "GIF, BMP, TIFF, 16-bit PNG and CMYK rows: {n}");
 }

@@ -46,7 +46,12 @@ fn check(view: &ImageView<'_>, what: &str) -> Vec<Level> {
         assert_eq!(got, want, "{what} [{}] dihedral", level.name());
         let plain = fast::hash_at(view, level);
         assert_eq!(plain.hash, want.hashes[0], "{what} [{}] hash", level.name());
-        assert_eq!(plain.quality, want.quality, "{what} [{}] quality", level.name());
+        assert_eq!(
+            plain.quality,
+            want.quality,
+            "{what} [{}] quality",
+            level.name()
+        );
     }
     levels
 }
@@ -112,7 +117,10 @@ fn fixed_sizes_including_edges_and_large() {
         }
     }
     let names: Vec<_> = ran.iter().map(|l| l.name()).collect();
-    println!("SIMD levels checked against the oracle: {}", names.join(", "));
+    println!(
+        "SIMD levels checked against the oracle: {}",
+        names.join(", ")
+    );
 }
 
 proptest! {

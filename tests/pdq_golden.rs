@@ -23,7 +23,11 @@ fn synthetic_cases() -> Vec<(std::collections::HashMap<String, String>, RgbImage
                 row["seed"].parse().unwrap(),
             );
             let sha = format!("{:x}", Sha256::digest(&img.data));
-            assert_eq!(sha, row["rgb_sha256"], "{}: regenerated pixels", row["name"]);
+            assert_eq!(
+                sha, row["rgb_sha256"],
+                "{}: regenerated pixels",
+                row["name"]
+            );
             (row, img)
         })
         .collect()
@@ -93,19 +97,40 @@ fn synthetic_intermediates_match_bit_for_bit() {
         } else {
             oracle::buffer64(luma, h, w)
         };
-        for (k, want) in j["buf64x64_f32_rowmajor"].as_array().unwrap().iter().enumerate() {
-            assert_eq!(buf[k / 64][k % 64].to_bits(), hex_f32(want), "{name} buf64[{k}]");
+        for (k, want) in j["buf64x64_f32_rowmajor"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(
+                buf[k / 64][k % 64].to_bits(),
+                hex_f32(want),
+                "{name} buf64[{k}]"
+            );
         }
         let dct = oracle::dct16(&buf);
-        for (k, want) in j["dct16x16_f32_rowmajor"].as_array().unwrap().iter().enumerate() {
-            assert_eq!(dct[k / 16][k % 16].to_bits(), hex_f32(want), "{name} dct[{k}]");
+        for (k, want) in j["dct16x16_f32_rowmajor"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(
+                dct[k / 16][k % 16].to_bits(),
+                hex_f32(want),
+                "{name} dct[{k}]"
+            );
         }
         assert_eq!(
             oracle::lower_median(&dct).to_bits(),
             hex_f32(&j["dct_median_f32"]),
             "{name} median"
         );
-        assert_eq!(oracle::hash(&img.view()).hash.to_string(), j["hash"].as_str().unwrap());
+        assert_eq!(
+            oracle::hash(&img.view()).hash.to_string(),
+            j["hash"].as_str().unwrap()
+        );
         checked += 1;
     }
     assert!(checked >= 6, "intermediates checked for {checked} cases");

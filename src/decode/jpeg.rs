@@ -58,9 +58,7 @@ thread_local! {
 }
 
 /// Run `f` with this thread's decompressor; a handle that saw a fatal error is replaced.
-fn with_handle<T>(
-    f: impl FnOnce(&Handle) -> Result<T, DecodeError>,
-) -> Result<T, DecodeError> {
+fn with_handle<T>(f: impl FnOnce(&Handle) -> Result<T, DecodeError>) -> Result<T, DecodeError> {
     HANDLE.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
@@ -112,7 +110,14 @@ pub(crate) fn header(bytes: &[u8]) -> Result<JpegHeader, DecodeError> {
             width: u32::try_from(w).unwrap_or(0),
             height: u32::try_from(h).unwrap_or(0),
             colorspace: cs,
-            components: sof.map_or(if cs == tj::TJCS_TJCS_GRAY as i32 { 1 } else { 3 }, |s| s.2),
+            components: sof.map_or(
+                if cs == tj::TJCS_TJCS_GRAY as i32 {
+                    1
+                } else {
+                    3
+                },
+                |s| s.2,
+            ),
         }),
         // TurboJPEG 2.1 refuses headers whose subsampling it cannot name; the frame header
         // still tells the size, and tjDecompress2 may still decode it.
@@ -195,7 +200,10 @@ fn muldiv255(a: u8, b: u8) -> u8 {
 }
 
 /// Decode a JPEG whose header has been checked, to RGB8 as Pillow's `convert('RGB')` gives.
-pub(crate) fn decode(bytes: &[u8], hdr: &JpegHeader) -> Result<(RgbImage, SourceKind), DecodeError> {
+pub(crate) fn decode(
+    bytes: &[u8],
+    hdr: &JpegHeader,
+) -> Result<(RgbImage, SourceKind), DecodeError> {
     let (w, h) = (hdr.width, hdr.height);
     let cmyk = hdr.colorspace == tj::TJCS_TJCS_CMYK as i32
         || hdr.colorspace == tj::TJCS_TJCS_YCCK as i32
@@ -209,7 +217,8 @@ pub(crate) fn decode(bytes: &[u8], hdr: &JpegHeader) -> Result<(RgbImage, Source
     let wi = libc::c_int::try_from(w).map_err(|_| DecodeError::Corrupt("width".into()))?;
     let hi = libc::c_int::try_from(h).map_err(|_| DecodeError::Corrupt("height".into()))?;
     let pitch_usize = w as usize * bpp;
-    let pitch = libc::c_int::try_from(pitch_usize).map_err(|_| DecodeError::Corrupt("pitch".into()))?;
+    let pitch =
+        libc::c_int::try_from(pitch_usize).map_err(|_| DecodeError::Corrupt("pitch".into()))?;
     let total = pitch_usize
         .checked_mul(h as usize)
         .ok_or_else(|| DecodeError::Corrupt("size overflow".into()))?;
@@ -253,14 +262,24 @@ pub(crate) fn decode(bytes: &[u8], hdr: &JpegHeader) -> Result<(RgbImage, Source
         let mut out = Vec::with_capacity(w as usize * h as usize * 3);
         for px in buf.chunks_exact(4) {
             let k = px[3];
-            out.extend_from_slice(&[muldiv255(px[0], k), muldiv255(px[1], k), muldiv255(px[2], k)]);
+            out.extend_from_slice(&[
+                muldiv255(px[0], k),
+                muldiv255(px[1], k),
+                muldiv255(px[2], k),
+            ]);
         }
         out
     } else {
         buf
     };
     let source = SourceKind {
-        channels: if cmyk { 4 } else if grey { 1 } else { 3 },
+        channels: if cmyk {
+            4
+        } else if grey {
+            1
+        } else {
+            3
+        },
         bit_depth: 8,
         palette: false,
         cmyk,

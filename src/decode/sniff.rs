@@ -47,10 +47,12 @@ fn sniff_ftyp(b: &[u8]) -> Option<ImageFormat> {
     if brands.iter().any(|x| *x == b"avif" || *x == b"avis") {
         return Some(ImageFormat::Avif);
     }
-    if brands
-        .iter()
-        .any(|x| matches!(*x, b"heic" | b"heix" | b"mif1" | b"msf1" | b"hevc" | b"heim" | b"heis" | b"hevx"))
-    {
+    if brands.iter().any(|x| {
+        matches!(
+            *x,
+            b"heic" | b"heix" | b"mif1" | b"msf1" | b"hevc" | b"heim" | b"heis" | b"hevx"
+        )
+    }) {
         return Some(ImageFormat::Heic);
     }
     None
@@ -73,9 +75,18 @@ mod tests {
         assert_eq!(sniff(b"MM\0*\0\0\0\x08"), Some(ImageFormat::Tiff));
         assert_eq!(sniff(b"\xFF\x0A\x00"), Some(ImageFormat::Jxl));
         assert_eq!(sniff(b"\0\0\0\x0cJXL \r\n\x87\n\0"), Some(ImageFormat::Jxl));
-        assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"), Some(ImageFormat::Heic));
-        assert_eq!(sniff(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf"), Some(ImageFormat::Avif));
-        assert_eq!(sniff(b"\0\0\0\x18ftypmif1\0\0\0\0mif1avif"), Some(ImageFormat::Avif));
+        assert_eq!(
+            sniff(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"),
+            Some(ImageFormat::Heic)
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf"),
+            Some(ImageFormat::Avif)
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x18ftypmif1\0\0\0\0mif1avif"),
+            Some(ImageFormat::Avif)
+        );
         assert_eq!(sniff(b"\0\0\0\x18ftypisom\0\0\0\0isomiso2"), None);
         assert_eq!(sniff(b"hello world"), None);
         assert_eq!(sniff(b""), None);

@@ -47,7 +47,7 @@ pub fn luma(view: &ImageView<'_>) -> Vec<f32> {
 
 /// Jarosz box window for a dimension of `old` samples decimated to 64 (§1.5).
 pub const fn jarosz_window(old: usize) -> usize {
-    (old + 2 * 64 - 1) / (2 * 64)
+    old.div_ceil(2 * 64)
 }
 
 /// One-dimensional box filter with edge renormalisation and upstream's running-sum order
@@ -137,6 +137,10 @@ pub fn buffer64(mut luma: Vec<f32>, rows: usize, cols: usize) -> Box<Buf64> {
 }
 
 /// Image-domain quality 0..=100 from vertical and horizontal gradients (§1.7).
+#[expect(
+    clippy::needless_range_loop,
+    reason = "indices mirror the upstream C++ loops operation by operation"
+)]
 pub fn quality(a: &Buf64) -> u8 {
     let mut sum: i32 = 0;
     for i in 0..63 {

@@ -48,7 +48,10 @@ impl Coeffs {
     /// # Panics
     /// If `in_size` or `out_size` is 0.
     pub fn lanczos(in_size: u32, out_size: u32) -> Self {
-        assert!(in_size > 0 && out_size > 0, "empty resample {in_size} -> {out_size}");
+        assert!(
+            in_size > 0 && out_size > 0,
+            "empty resample {in_size} -> {out_size}"
+        );
         // Pillow receives the box as C floats: `(double)(in1 - in0)` with in0 = 0.0f.
         let in1 = in_size as f32;
         let scale = f64::from(in1 - 0.0f32) / f64::from(out_size);
@@ -129,8 +132,9 @@ fn dot(src: impl Iterator<Item = u8>, weights: &[i32]) -> u8 {
 /// exactly as Pillow's `Image.resize((out_w, out_h), Image.Resampling.LANCZOS)` does for
 /// mode `L`.
 ///
-/// A pass is skipped when its dimension is unchanged; when neither changes, the result is a
-/// copy.
+/// Two separable passes, each rounded to 8 bits; horizontal first except when the height
+/// shrinks much more than the width (see below). A pass is skipped when its dimension is
+/// unchanged; when neither changes, the result is a copy.
 ///
 /// # Panics
 /// If `src.len() != width * height` or any dimension is 0.
@@ -144,44 +148,71 @@ pub fn resize_lanczos(src: &[u8], width: u32, height: u32, out_w: u32, out_h: u3
     let need_horizontal = out_w != width;
     let need_vertical = out_h != height;
     let horiz = Coeffs::lanczos(width, out_w);
-    let mut vert = Coeffs::lanczos(height, out_h);
+    let vert = Coeffs::lanczos(height, out_h);
+    let (ow, oh) = (out_w as usize, out_h as usize);
 
-    // Horizontal pass, over only the source rows the vertical pass reads.
-    let (mut img, mut img_w) = (std::borrow::Cow::Borrowed(src), w);
-    if need_horizontal {
-        let first = vert.bounds[0].0;
-        let (last_min, last_n) = vert.bounds[vert.bounds.len() - 1];
-        let last = last_min + last_n;
-        for b in &mut vert.bounds {
-            b.0 -= first;
-        }
-        let ow = out_w as usize;
-        let mut tmp = vec![0u8; ow * (last - first)];
-        for (yy, out_row) in tmp.chunks_exact_mut(ow).enumerate() {
-            let in_row = &src[(yy + first) * w..][..w];
-            for (xx, out) in out_row.iter_mut().enumerate() {
-                let (xmin, n) = horiz.bounds[xx];
-                *out = dot(in_row[xmin..xmin + n].iter().copied(), &horiz.weights[xx]);
-            }
-        }
-        img = std::borrow::Cow::Owned(tmp);
-        img_w = ow;
+    // Pillow 13 (python-pillow/Pillow#9549) runs the vertical pass first when the height
+    // shrinks by more than twice as many pixels as the width does; measured on 1,600 random
+    // size pairs: `ysize < in_ysize && in_ysize - ysize > 2 * (in_xsize - xsize)`.
+    let vertical_first = need_horizontal
+        && need_vertical
+        && out_h < height
+        && i64::from(height) - i64::from(out_h) > 2 * (i64::from(width) - i64::from(out_w));
+    if vertical_first {
+        let tmp = vertical_pass(src, w, &vert, oh);
+        return horizontal_pass(&tmp, w, &horiz, ow, 0, oh);
     }
+    match (need_horizontal, need_vertical) {
+        (false, false) => src.to_vec(),
+        (true, false) => horizontal_pass(src, w, &horiz, ow, 0, h),
+        (false, true) => vertical_pass(src, w, &vert, oh),
+        (true, true) => {
+            // Horizontal pass over only the source rows the vertical pass reads, then the
+            // vertical pass with its bounds shifted by the first such row (same result as
+            // over all rows; kept for fidelity to `ImagingResampleInner`).
+            let first = vert.bounds[0].0;
+            let (last_min, last_n) = vert.bounds[vert.bounds.len() - 1];
+            let tmp = horizontal_pass(src, w, &horiz, ow, first, last_min + last_n);
+            let mut shifted = vert;
+            for b in &mut shifted.bounds {
+                b.0 -= first;
+            }
+            vertical_pass(&tmp, ow, &shifted, oh)
+        }
+    }
+}
 
-    // Vertical pass.
-    if need_vertical {
-        let oh = out_h as usize;
-        let mut out = vec![0u8; img_w * oh];
-        for (yy, out_row) in out.chunks_exact_mut(img_w).enumerate() {
-            let (ymin, n) = vert.bounds[yy];
-            let k = &vert.weights[yy];
-            for (xx, o) in out_row.iter_mut().enumerate() {
-                *o = dot((ymin..ymin + n).map(|y| img[y * img_w + xx]), k);
-            }
+/// `ImagingResampleHorizontal_8bpc` over source rows `first..last` of a `w`-wide image.
+fn horizontal_pass(
+    src: &[u8],
+    w: usize,
+    coeffs: &Coeffs,
+    out_w: usize,
+    first: usize,
+    last: usize,
+) -> Vec<u8> {
+    let mut out = vec![0u8; out_w * (last - first)];
+    for (yy, out_row) in out.chunks_exact_mut(out_w).enumerate() {
+        let in_row = &src[(yy + first) * w..][..w];
+        for (xx, o) in out_row.iter_mut().enumerate() {
+            let (xmin, n) = coeffs.bounds[xx];
+            *o = dot(in_row[xmin..xmin + n].iter().copied(), &coeffs.weights[xx]);
         }
-        return out;
     }
-    img.into_owned()
+    out
+}
+
+/// `ImagingResampleVertical_8bpc` of a `w`-wide image to `out_h` rows.
+fn vertical_pass(src: &[u8], w: usize, coeffs: &Coeffs, out_h: usize) -> Vec<u8> {
+    let mut out = vec![0u8; w * out_h];
+    for (yy, out_row) in out.chunks_exact_mut(w).enumerate() {
+        let (ymin, n) = coeffs.bounds[yy];
+        let k = &coeffs.weights[yy];
+        for (xx, o) in out_row.iter_mut().enumerate() {
+            *o = dot((ymin..ymin + n).map(|y| src[y * w + xx]), k);
+        }
+    }
+    out
 }
 
 /// [`resize_lanczos`] to the 32×32 that imagehash's `phash()` uses.
@@ -207,7 +238,15 @@ mod tests {
 
     #[test]
     fn weights_sum_near_one() {
-        for (i, o) in [(1, 32), (5, 32), (31, 32), (33, 32), (100, 32), (1600, 32), (64, 7)] {
+        for (i, o) in [
+            (1, 32),
+            (5, 32),
+            (31, 32),
+            (33, 32),
+            (100, 32),
+            (1600, 32),
+            (64, 7),
+        ] {
             let c = Coeffs::lanczos(i, o);
             for w in &c.weights {
                 let s: i32 = w.iter().sum();
@@ -230,7 +269,10 @@ mod tests {
         for (w, h) in [(1, 1), (7, 5), (100, 33), (32, 300)] {
             for v in [0u8, 1, 128, 254, 255] {
                 let src = vec![v; (w * h) as usize];
-                assert!(resize_lanczos_32(&src, w, h).iter().all(|&p| p == v), "{w}x{h} {v}");
+                assert!(
+                    resize_lanczos_32(&src, w, h).iter().all(|&p| p == v),
+                    "{w}x{h} {v}"
+                );
             }
         }
     }

@@ -27,10 +27,9 @@ pub fn pillow_l(view: &ImageView<'_>) -> Vec<u8> {
         let row = view.row(y);
         match view.layout() {
             PixelLayout::Luma8 => out.extend_from_slice(row),
-            PixelLayout::Rgb8 => out.extend(
-                row.chunks_exact(3)
-                    .map(|p| rgb_to_l(p[0], p[1], p[2])),
-            ),
+            PixelLayout::Rgb8 => {
+                out.extend(row.chunks_exact(3).map(|p| rgb_to_l(p[0], p[1], p[2])))
+            }
         }
     }
     out
@@ -64,7 +63,10 @@ mod tests {
     fn honours_stride() {
         let data = [10, 20, 30, 99, 40, 50, 60, 99];
         let view = ImageView::rgb8(&data[..7], 1, 2, 4).unwrap();
-        assert_eq!(pillow_l(&view), vec![rgb_to_l(10, 20, 30), rgb_to_l(40, 50, 60)]);
+        assert_eq!(
+            pillow_l(&view),
+            vec![rgb_to_l(10, 20, 30), rgb_to_l(40, 50, 60)]
+        );
         let view = ImageView::luma8(&data, 3, 2, 4).unwrap();
         assert_eq!(pillow_l(&view), vec![10, 20, 30, 40, 50, 60]);
     }

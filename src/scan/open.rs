@@ -134,7 +134,10 @@ mod tests {
         // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let err = read_input(&fifo, |_| true).unwrap_err();
-        assert!(matches!(err, OpenError::NotRegular { kind: "fifo" }), "{err}");
+        assert!(
+            matches!(err, OpenError::NotRegular { kind: "fifo" }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -155,7 +158,10 @@ mod tests {
         let f = dir.path().join("big");
         std::fs::write(&f, vec![7u8; 200 << 10]).unwrap();
         let r = read_input(&f, |_| false).unwrap();
-        assert_eq!((r.bytes.len(), r.size, r.complete), (64 << 10, 200 << 10, false));
+        assert_eq!(
+            (r.bytes.len(), r.size, r.complete),
+            (64 << 10, 200 << 10, false)
+        );
         let r = read_input(&f, |_| true).unwrap();
         assert_eq!((r.bytes.len(), r.complete), (200 << 10, true));
     }

@@ -212,12 +212,7 @@ mod tests {
         std::fs::write(dir.path().join("sub/a"), b"").unwrap();
         std::os::unix::fs::symlink("b", dir.path().join("link")).unwrap();
         let got: Vec<_> = Inputs::new(&[dir.path().into()], false)
-            .map(|e| {
-                (
-                    e.path.strip_prefix(dir.path()).unwrap().to_owned(),
-                    e.kind,
-                )
-            })
+            .map(|e| (e.path.strip_prefix(dir.path()).unwrap().to_owned(), e.kind))
             .collect();
         let names: Vec<_> = got.iter().map(|(p, _)| p.to_str().unwrap()).collect();
         assert_eq!(names, [".hidden", "b", "link", "sub/a"]);

@@ -68,7 +68,10 @@ pub fn level() -> Level {
     static LEVEL: OnceLock<Level> = OnceLock::new();
     *LEVEL.get_or_init(|| {
         let hw = detected();
-        match std::env::var("VIGIL_SIMD").ok().and_then(|s| Level::from_name(&s)) {
+        match std::env::var("VIGIL_SIMD")
+            .ok()
+            .and_then(|s| Level::from_name(&s))
+        {
             Some(asked) => asked.min(hw),
             None => hw,
         }

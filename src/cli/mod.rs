@@ -1,0 +1,72 @@
+//! Command-line parsing and dispatch. Exit codes follow conventions.md: 0 success, 2 when any
+//! input failed, 64 and up for fatal errors (64 bad arguments, 74 output not writable).
+
+mod hash;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for bad arguments.
+pub const EXIT_USAGE: i32 = 64;
+/// Exit code when the output cannot be written.
+pub const EXIT_IO: i32 = 74;
+
+#[derive(Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Perceptual hashing (PDQ, pHash) of images, exactly as the reference implementations."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Hash image files: one record per input and algorithm on stdout.
+    Hash(hash::HashArgs),
+    /// Show the build, the SIMD level in use and the decoding policy.
+    Info,
+}
+
+/// Parse arguments, run, and return the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Hash(args) => hash::run(args),
+        Command::Info => {
+            info();
+            Ok(0)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vigil: {e:#}");
+            match e.downcast_ref::<std::io::Error>() {
+                Some(_) => EXIT_IO,
+                None => EXIT_USAGE,
+            }
+        }
+    }
+}
+
+fn info() {
+    let levels: Vec<_> = vigil::simd::available().iter().map(|l| l.name()).collect();
+    println!("vigil {}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "simd: {} (available: {})",
+        vigil::simd::level().name(),
+        levels.join(", ")
+    );
+    println!("decoding policy: {}", vigil::decode::POLICY);
+    println!("backend: cpu");
+}

@@ -1,0 +1,119 @@
+//! GIF frame 0 through the `gif` crate, composed onto the canvas the way Pillow does it.
+//!
+//! Pillow's rule for frame 0 (GifImagePlugin): the canvas is the logical screen, grown to hold
+//! the frame if the frame reaches past it; it starts as palette index 0, or as the frame's
+//! transparent index when it has one (the background colour is not used); the frame's indices
+//! are pasted at its offset; then the palette (local, else global) maps indices to RGB. Without
+//! any palette the image is grey, the index being the grey level.
+
+use std::io::Cursor;
+use std::num::NonZeroU64;
+
+use super::{DecodeError, SourceKind};
+use crate::RgbImage;
+
+fn gif_err(e: gif::DecodingError) -> DecodeError {
+    match e {
+        gif::DecodingError::Io(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            DecodeError::Truncated
+        }
+        other => {
+            let msg = other.to_string();
+            if msg.to_ascii_lowercase().contains("eof") || msg.contains("end of file") {
+                DecodeError::Truncated
+            } else {
+                DecodeError::Corrupt(msg)
+            }
+        }
+    }
+}
+
+fn options(memory_limit: u64) -> gif::DecodeOptions {
+    let mut o = gif::DecodeOptions::new();
+    o.set_color_output(gif::ColorOutput::Indexed);
+    o.set_memory_limit(gif::MemoryLimit::Bytes(
+        NonZeroU64::new(memory_limit.max(1)).expect("nonzero"),
+    ));
+    o.check_frame_consistency(false);
+    o
+}
+
+/// The canvas size Pillow uses for frame 0: the screen grown to hold the first frame.
+pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
+    let mut dec = options(1 << 20)
+        .read_info(Cursor::new(bytes))
+        .map_err(gif_err)?;
+    let (sw, sh) = (u32::from(dec.width()), u32::from(dec.height()));
+    let frame = dec
+        .next_frame_info()
+        .map_err(gif_err)?
+        .ok_or_else(|| DecodeError::Corrupt("GIF has no frames".into()))?;
+    let fw = u32::from(frame.left) + u32::from(frame.width);
+    let fh = u32::from(frame.top) + u32::from(frame.height);
+    Ok((sw.max(fw), sh.max(fh)))
+}
+
+/// Decode frame 0 to RGB8 as Pillow's `convert('RGB')` gives.
+pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError> {
+    let (w, h) = dimensions(bytes)?;
+    let npx = w as usize * h as usize;
+    let mut dec = options((npx as u64).saturating_mul(2).saturating_add(1 << 20))
+        .read_info(Cursor::new(bytes))
+        .map_err(gif_err)?;
+    let global = dec.global_palette().map(<[u8]>::to_vec);
+    let (left, top, fw, fh, transparent, local) = {
+        let f = dec
+            .next_frame_info()
+            .map_err(gif_err)?
+            .ok_or_else(|| DecodeError::Corrupt("GIF has no frames".into()))?;
+        (
+            usize::from(f.left),
+            usize::from(f.top),
+            usize::from(f.width),
+            usize::from(f.height),
+            f.transparent,
+            f.palette.clone(),
+        )
+    };
+    let mut frame = vec![0u8; fw * fh];
+    dec.read_into_buffer(&mut frame).map_err(gif_err)?;
+    let mut canvas = vec![transparent.unwrap_or(0); npx];
+    if fw > 0 {
+        for (y, src) in frame.chunks_exact(fw).enumerate() {
+            let start = (top + y) * w as usize + left;
+            canvas[start..start + fw].copy_from_slice(src);
+        }
+    }
+    let palette = local.or(global);
+    // Without a palette the index is the grey level; with one, indices the palette does not
+    // define are black (as in Pillow).
+    let mut lut = [[0u8; 3]; 256];
+    if palette.is_none() {
+        for (i, e) in lut.iter_mut().enumerate() {
+            *e = [i as u8; 3];
+        }
+    }
+    if let Some(p) = &palette {
+        for (e, c) in lut.iter_mut().zip(p.chunks_exact(3)) {
+            e.copy_from_slice(c);
+        }
+    }
+    let mut rgb = Vec::with_capacity(npx * 3);
+    for &i in &canvas {
+        rgb.extend_from_slice(&lut[usize::from(i)]);
+    }
+    let source = SourceKind {
+        channels: if palette.is_some() { 3 } else { 1 },
+        bit_depth: 8,
+        palette: palette.is_some(),
+        cmyk: false,
+    };
+    Ok((
+        RgbImage {
+            width: w,
+            height: h,
+            data: rgb,
+        },
+        source,
+    ))
+}

@@ -1,0 +1,244 @@
+//! WebP, BMP and TIFF through the `image` crate, converted to RGB8 by Pillow's rules.
+//!
+//! Variants whose pixels would differ from Pillow's are refused with
+//! [`DecodeError::UnsupportedVariant`] instead of being decoded approximately.
+
+use std::io::Cursor;
+
+use image::{ColorType, ExtendedColorType, ImageDecoder, ImageFormat as ImgFormat, Limits};
+
+use super::{DecodeError, ImageFormat, SourceKind};
+use crate::RgbImage;
+
+/// Bytes a decoder may allocate besides the output image.
+const OVERHEAD_LIMIT: u64 = 64 << 20;
+
+fn img_err(e: image::ImageError) -> DecodeError {
+    use image::ImageError as E;
+    match e {
+        E::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            DecodeError::Truncated
+        }
+        E::Limits(l) => DecodeError::LimitExceeded(l.to_string()),
+        E::Unsupported(u) => DecodeError::UnsupportedVariant(u.to_string()),
+        other => {
+            let msg = other.to_string();
+            let lower = msg.to_ascii_lowercase();
+            if lower.contains("eof") || lower.contains("end of file") || lower.contains("truncated")
+            {
+                DecodeError::Truncated
+            } else {
+                DecodeError::Corrupt(msg)
+            }
+        }
+    }
+}
+
+fn image_format(f: ImageFormat) -> Option<ImgFormat> {
+    Some(match f {
+        ImageFormat::WebP => ImgFormat::WebP,
+        ImageFormat::Bmp => ImgFormat::Bmp,
+        ImageFormat::Tiff => ImgFormat::Tiff,
+        _ => return None,
+    })
+}
+
+/// Width and height from the header.
+pub(crate) fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), DecodeError> {
+    let fmt = image_format(format).ok_or(DecodeError::Unsupported(format))?;
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), fmt);
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(OVERHEAD_LIMIT);
+    reader.limits(limits);
+    reader.into_dimensions().map_err(img_err)
+}
+
+/// Decode frame or page 0 to RGB8 as Pillow's `convert('RGB')` gives.
+pub(crate) fn decode(
+    bytes: &[u8],
+    format: ImageFormat,
+    (w, h): (u32, u32),
+) -> Result<(RgbImage, SourceKind), DecodeError> {
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(OVERHEAD_LIMIT.saturating_add(u64::from(w) * u64::from(h) * 16));
+    match format {
+        ImageFormat::WebP => {
+            let mut d =
+                image::codecs::webp::WebPDecoder::new(Cursor::new(bytes)).map_err(img_err)?;
+            d.set_limits(limits).map_err(img_err)?;
+            run(d, None)
+        }
+        ImageFormat::Bmp => {
+            let bmp = bmp_header(bytes);
+            // 16-bit BMPs: `image` widens 5/6-bit fields with rounding, Pillow truncates.
+            if matches!(bmp, Some((16, _))) {
+                return Err(DecodeError::UnsupportedVariant("16-bit BMP".into()));
+            }
+            let mut d = image::codecs::bmp::BmpDecoder::new(Cursor::new(bytes)).map_err(img_err)?;
+            d.set_limits(limits).map_err(img_err)?;
+            let palette = matches!(bmp, Some((bits, _)) if bits <= 8);
+            run(d, Some(palette))
+        }
+        ImageFormat::Tiff => {
+            if let Some(tags) = tiff_ifd0(bytes) {
+                // JPEG-in-TIFF goes through zune-jpeg inside `image`: not Pillow's pixels.
+                if matches!(tags.compression, Some(6 | 7 | 34892)) {
+                    return Err(DecodeError::UnsupportedVariant(
+                        "JPEG-compressed TIFF".into(),
+                    ));
+                }
+                // YCbCr, CIELab and other photometric interpretations are not converted as
+                // Pillow/libtiff converts them.
+                if !matches!(tags.photometric, Some(0..=3)) {
+                    return Err(DecodeError::UnsupportedVariant(format!(
+                        "TIFF photometric interpretation {:?}",
+                        tags.photometric
+                    )));
+                }
+                if tags.photometric == Some(0) {
+                    return Err(DecodeError::UnsupportedVariant("TIFF WhiteIsZero".into()));
+                }
+            }
+            let mut d =
+                image::codecs::tiff::TiffDecoder::new(Cursor::new(bytes)).map_err(img_err)?;
+            d.set_limits(limits).map_err(img_err)?;
+            run(d, None)
+        }
+        other => Err(DecodeError::Unsupported(other)),
+    }
+}
+
+fn run<D: ImageDecoder>(
+    d: D,
+    palette: Option<bool>,
+) -> Result<(RgbImage, SourceKind), DecodeError> {
+    let (w, h) = d.dimensions();
+    let ct = d.color_type();
+    let orig = d.original_color_type();
+    if matches!(orig, ExtendedColorType::Cmyk8 | ExtendedColorType::Cmyk16) {
+        // `image` converts CMYK with its own formula; Pillow's differs.
+        return Err(DecodeError::UnsupportedVariant("CMYK TIFF".into()));
+    }
+    let total = usize::try_from(d.total_bytes())
+        .map_err(|_| DecodeError::Corrupt("image too large for memory".into()))?;
+    let mut buf = vec![0u8; total];
+    d.read_image(&mut buf).map_err(img_err)?;
+    let npx = w as usize * h as usize;
+    let mut rgb = Vec::with_capacity(npx * 3);
+    let u16s = |b: &[u8], i: usize| u16::from_ne_bytes([b[2 * i], b[2 * i + 1]]);
+    match ct {
+        ColorType::Rgb8 => rgb.extend_from_slice(&buf[..npx * 3]),
+        ColorType::Rgba8 => buf
+            .chunks_exact(4)
+            .for_each(|p| rgb.extend_from_slice(&p[..3])),
+        ColorType::L8 => buf[..npx]
+            .iter()
+            .for_each(|&v| rgb.extend_from_slice(&[v, v, v])),
+        ColorType::La8 => buf
+            .chunks_exact(2)
+            .for_each(|p| rgb.extend_from_slice(&[p[0], p[0], p[0]])),
+        // Pillow's I;16 → RGB clips; 16-bit colour keeps the high byte.
+        ColorType::L16 => buf.chunks_exact(2).for_each(|p| {
+            let v = u16s(p, 0).min(255) as u8;
+            rgb.extend_from_slice(&[v, v, v]);
+        }),
+        ColorType::La16 => buf.chunks_exact(4).for_each(|p| {
+            let v = (u16s(p, 0) >> 8) as u8;
+            rgb.extend_from_slice(&[v, v, v]);
+        }),
+        ColorType::Rgb16 => buf.chunks_exact(6).for_each(|p| {
+            rgb.extend_from_slice(&[
+                (u16s(p, 0) >> 8) as u8,
+                (u16s(p, 1) >> 8) as u8,
+                (u16s(p, 2) >> 8) as u8,
+            ]);
+        }),
+        ColorType::Rgba16 => buf.chunks_exact(8).for_each(|p| {
+            rgb.extend_from_slice(&[
+                (u16s(p, 0) >> 8) as u8,
+                (u16s(p, 1) >> 8) as u8,
+                (u16s(p, 2) >> 8) as u8,
+            ]);
+        }),
+        other => {
+            return Err(DecodeError::UnsupportedVariant(format!(
+                "colour type {other:?}"
+            )));
+        }
+    }
+    let channels = ct.channel_count();
+    let bit_depth = (ct.bits_per_pixel() / u16::from(channels)) as u8;
+    let palette = palette.unwrap_or(false);
+    let source = SourceKind {
+        channels: if palette { 3 } else { channels },
+        bit_depth,
+        palette,
+        cmyk: false,
+    };
+    Ok((
+        RgbImage {
+            width: w,
+            height: h,
+            data: rgb,
+        },
+        source,
+    ))
+}
+
+/// BMP bits per pixel and compression, from the DIB header.
+fn bmp_header(b: &[u8]) -> Option<(u16, u32)> {
+    let dib = u32::from_le_bytes(b.get(14..18)?.try_into().ok()?);
+    if dib == 12 {
+        let bits = u16::from_le_bytes(b.get(24..26)?.try_into().ok()?);
+        return Some((bits, 0));
+    }
+    let bits = u16::from_le_bytes(b.get(28..30)?.try_into().ok()?);
+    let comp = u32::from_le_bytes(b.get(30..34)?.try_into().ok()?);
+    Some((bits, comp))
+}
+
+/// The few IFD-0 tags that decide whether `image` gives Pillow's pixels.
+#[derive(Debug, Default)]
+struct TiffTags {
+    compression: Option<u32>,
+    photometric: Option<u32>,
+}
+
+fn tiff_ifd0(b: &[u8]) -> Option<TiffTags> {
+    let le = b.get(0..2)? == b"II";
+    let u16_at = |o: usize| -> Option<u16> {
+        let s: [u8; 2] = b.get(o..o + 2)?.try_into().ok()?;
+        Some(if le {
+            u16::from_le_bytes(s)
+        } else {
+            u16::from_be_bytes(s)
+        })
+    };
+    let u32_at = |o: usize| -> Option<u32> {
+        let s: [u8; 4] = b.get(o..o + 4)?.try_into().ok()?;
+        Some(if le {
+            u32::from_le_bytes(s)
+        } else {
+            u32::from_be_bytes(s)
+        })
+    };
+    let ifd = u32_at(4)? as usize;
+    let n = usize::from(u16_at(ifd)?);
+    let mut tags = TiffTags::default();
+    for i in 0..n.min(1000) {
+        let e = ifd + 2 + 12 * i;
+        let tag = u16_at(e)?;
+        let typ = u16_at(e + 2)?;
+        let val = match typ {
+            3 => u32::from(u16_at(e + 8)?),
+            4 => u32_at(e + 8)?,
+            _ => continue,
+        };
+        match tag {
+            259 => tags.compression = Some(val),
+            262 => tags.photometric = Some(val),
+            _ => {}
+        }
+    }
+    Some(tags)
+}

@@ -1,0 +1,217 @@
+//! PNG through the `png` crate (the decoder inside `image`), with Pillow's 16-bit rules.
+
+use std::io::Cursor;
+
+use super::{DecodeError, SourceKind};
+use crate::RgbImage;
+
+/// Bytes the PNG decoder may allocate besides the output image (metadata chunks, buffers).
+const METADATA_LIMIT: usize = 64 << 20;
+
+fn png_err(e: png::DecodingError) -> DecodeError {
+    match e {
+        png::DecodingError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            DecodeError::Truncated
+        }
+        png::DecodingError::LimitsExceeded => {
+            DecodeError::LimitExceeded("PNG decoder memory limit".into())
+        }
+        other => DecodeError::Corrupt(other.to_string()),
+    }
+}
+
+/// Width and height from IHDR, without reading further chunks.
+pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
+    let mut dec = png::Decoder::new_with_limits(
+        Cursor::new(bytes),
+        png::Limits {
+            bytes: METADATA_LIMIT,
+        },
+    );
+    let info = dec.read_header_info().map_err(png_err)?;
+    Ok((info.width, info.height))
+}
+
+/// Decode image 0 (the IDAT image) to RGB8 as Pillow's `convert('RGB')` gives.
+pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError> {
+    let (w, h) = dimensions(bytes)?;
+    let patched = pillow_chunk_checks(bytes)?;
+    let bytes = patched.as_deref().unwrap_or(bytes);
+    let out_bytes = (w as usize).saturating_mul(h as usize).saturating_mul(8);
+    let mut dec = png::Decoder::new_with_limits(
+        Cursor::new(bytes),
+        png::Limits {
+            bytes: METADATA_LIMIT.saturating_add(out_bytes),
+        },
+    );
+    // Keep text chunks out of memory entirely; iCCP is not used either.
+    dec.set_ignore_text_chunk(true);
+    dec.set_ignore_iccp_chunk(true);
+    // EXPAND: palette to RGB(A), low-depth grey to 8 bits (as Pillow's L;1/L;2/L;4 unpackers),
+    // tRNS to alpha. 16-bit samples are kept, big-endian.
+    dec.set_transformations(png::Transformations::EXPAND);
+    let mut reader = dec.read_info().map_err(png_err)?;
+    let (orig_ct, orig_depth) = {
+        let info = reader.info();
+        (info.color_type, info.bit_depth)
+    };
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| DecodeError::Corrupt("PNG output size overflows".into()))?;
+    let mut buf = vec![0u8; size];
+    let frame = reader.next_frame(&mut buf).map_err(png_err)?;
+    let (out_ct, out_depth) = (frame.color_type, frame.bit_depth);
+    let stride = frame.line_size;
+    let npx = w as usize * h as usize;
+    let mut rgb = Vec::with_capacity(npx * 3);
+    use png::ColorType as C;
+    let sixteen = out_depth == png::BitDepth::Sixteen;
+    for y in 0..h as usize {
+        let row = &buf[y * stride..y * stride + stride];
+        match (out_ct, sixteen) {
+            (C::Rgb, false) => rgb.extend_from_slice(&row[..w as usize * 3]),
+            (C::Rgba, false) => {
+                for p in row.chunks_exact(4).take(w as usize) {
+                    rgb.extend_from_slice(&p[..3]);
+                }
+            }
+            (C::Grayscale, false) => {
+                for &v in &row[..w as usize] {
+                    rgb.extend_from_slice(&[v, v, v]);
+                }
+            }
+            (C::GrayscaleAlpha, false) => {
+                for p in row.chunks_exact(2).take(w as usize) {
+                    rgb.extend_from_slice(&[p[0], p[0], p[0]]);
+                }
+            }
+            // 16-bit grey (with or without tRNS): Pillow's I;16 → RGB clips to 255.
+            (C::Grayscale, true) | (C::GrayscaleAlpha, true) if orig_ct == C::Grayscale => {
+                let step = if out_ct == C::Grayscale { 2 } else { 4 };
+                for p in row.chunks_exact(step).take(w as usize) {
+                    let v = u16::from_be_bytes([p[0], p[1]]).min(255) as u8;
+                    rgb.extend_from_slice(&[v, v, v]);
+                }
+            }
+            // 16-bit grey+alpha: Pillow's LA;16B keeps the high byte.
+            (C::GrayscaleAlpha, true) => {
+                for p in row.chunks_exact(4).take(w as usize) {
+                    rgb.extend_from_slice(&[p[0], p[0], p[0]]);
+                }
+            }
+            // 16-bit RGB and RGBA: high byte (tRNS on RGB16 expands to RGBA16).
+            (C::Rgb, true) => {
+                for p in row.chunks_exact(6).take(w as usize) {
+                    rgb.extend_from_slice(&[p[0], p[2], p[4]]);
+                }
+            }
+            (C::Rgba, true) => {
+                for p in row.chunks_exact(8).take(w as usize) {
+                    rgb.extend_from_slice(&[p[0], p[2], p[4]]);
+                }
+            }
+            (ct, _) => {
+                return Err(DecodeError::UnsupportedVariant(format!(
+                    "PNG output colour type {ct:?}"
+                )));
+            }
+        }
+    }
+    let channels = match orig_ct {
+        C::Grayscale => 1,
+        C::GrayscaleAlpha => 2,
+        C::Rgb | C::Indexed => 3,
+        C::Rgba => 4,
+    };
+    let source = SourceKind {
+        channels,
+        bit_depth: orig_depth as u8,
+        palette: orig_ct == C::Indexed,
+        cmyk: false,
+    };
+    Ok((
+        RgbImage {
+            width: w,
+            height: h,
+            data: rgb,
+        },
+        source,
+    ))
+}
+
+/// Pillow inflates each zTXt, compressed iTXt and iCCP chunk with a 1 MiB cap and refuses the
+/// file when one is larger (`MAX_TEXT_CHUNK`), or when text chunks add up to over 64 MiB
+/// (`MAX_TEXT_MEMORY`); data that does not inflate is ignored.
+const MAX_TEXT_CHUNK: usize = 1 << 20;
+const MAX_TEXT_MEMORY: usize = 64 << 20;
+
+/// Walk the chunks as Pillow reads them: apply its text-chunk limits (so a text bomb is refused,
+/// as Pillow refuses it, without inflating more than 1 MiB per chunk), and, when the file ends
+/// cleanly after its image data but without IEND (Pillow decodes such files), return a copy
+/// with an IEND chunk appended.
+fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
+    let mut i = 8;
+    let mut text_total = 0usize;
+    let mut seen_idat = false;
+    while i + 8 <= b.len() {
+        let len = u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
+        let kind = &b[i + 4..i + 8];
+        let Some(data) = b.get(i + 8..(i + 8).saturating_add(len)) else {
+            return Ok(None); // truncated chunk: the decoder reports it
+        };
+        let inflated_len = |z: &[u8]| -> Result<usize, DecodeError> {
+            match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(z, MAX_TEXT_CHUNK) {
+                Ok(v) => Ok(v.len()),
+                Err(e) if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => Err(
+                    DecodeError::LimitExceeded("PNG text chunk inflates to over 1 MiB".into()),
+                ),
+                Err(_) => Ok(0),
+            }
+        };
+        let after_nul = |d: &[u8]| d.iter().position(|&c| c == 0).map(|p| p + 1);
+        match kind {
+            b"tEXt" => text_total += len,
+            b"zTXt" => {
+                if let Some(p) = after_nul(data) {
+                    text_total += inflated_len(data.get(p + 1..).unwrap_or(&[]))?;
+                }
+            }
+            b"iCCP" => {
+                if let Some(p) = after_nul(data) {
+                    inflated_len(data.get(p + 1..).unwrap_or(&[]))?;
+                }
+            }
+            b"iTXt" => {
+                if let Some(p) = after_nul(data) {
+                    let compressed = data.get(p) == Some(&1);
+                    let rest = data.get(p + 2..).unwrap_or(&[]);
+                    // language tag and translated keyword, each NUL-terminated
+                    let text = after_nul(rest)
+                        .and_then(|q| after_nul(&rest[q..]).map(|r| &rest[q + r..]))
+                        .unwrap_or(&[]);
+                    text_total += if compressed {
+                        inflated_len(text)?
+                    } else {
+                        text.len()
+                    };
+                }
+            }
+            b"IDAT" => seen_idat = true,
+            b"IEND" => return Ok(None),
+            _ => {}
+        }
+        if text_total > MAX_TEXT_MEMORY {
+            return Err(DecodeError::LimitExceeded(
+                "PNG text chunks exceed 64 MiB".into(),
+            ));
+        }
+        i += 12 + len;
+    }
+    if seen_idat && i == b.len() {
+        let mut v = Vec::with_capacity(b.len() + 12);
+        v.extend_from_slice(b);
+        v.extend_from_slice(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]);
+        return Ok(Some(v));
+    }
+    Ok(None)
+}
