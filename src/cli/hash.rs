@@ -139,7 +139,13 @@ fn process(entry: &Entry, ctx: &Ctx) -> Outcome {
         EntryKind::Error(msg) => return Outcome::Failed(msg.clone()),
         EntryKind::File => {}
     }
-    let read = match read_input(path, |head| decode::sniff(head).is_some()) {
+    // A link named explicitly is followed (walk.rs): open its target, still with O_NOFOLLOW
+    // and the fstat check. Links met while walking never get here.
+    let target = (!entry.walked && path.is_symlink())
+        .then(|| std::fs::canonicalize(path).ok())
+        .flatten();
+    let open_path = target.as_deref().unwrap_or(path);
+    let read = match read_input(open_path, |head| decode::sniff(head).is_some()) {
         Ok(r) => r,
         Err(e) if e.is_skip() => return Outcome::Skipped(e.to_string()),
         Err(e) => return Outcome::Failed(e.to_string()),

@@ -199,35 +199,35 @@ fn muldiv255(a: u8, b: u8) -> u8 {
     ((t + (t >> 8)) >> 8) as u8
 }
 
-/// Decode a JPEG whose header has been checked, to RGB8 as Pillow's `convert('RGB')` gives.
-pub(crate) fn decode(
+/// Images above this many pixels are trial-decoded at 1/8 scale before the full decode.
+const TRIAL_DECODE_PIXELS: u64 = 16_000_000;
+
+/// `tjDecompress2` into `buf` (`w`×`h`, `bpp` bytes per pixel); when `w`×`h` is smaller than
+/// the image, libjpeg-turbo picks the DCT scaling factor that fits. Warnings are told apart:
+/// running out of data is `Truncated` (Pillow raises there); other warnings keep the pixels.
+fn decompress(
     bytes: &[u8],
-    hdr: &JpegHeader,
-) -> Result<(RgbImage, SourceKind), DecodeError> {
-    let (w, h) = (hdr.width, hdr.height);
-    let cmyk = hdr.colorspace == tj::TJCS_TJCS_CMYK as i32
-        || hdr.colorspace == tj::TJCS_TJCS_YCCK as i32
-        || (hdr.colorspace == -1 && hdr.components == 4);
-    let grey = hdr.colorspace == tj::TJCS_TJCS_GRAY as i32 || hdr.components == 1;
-    let (pf, bpp) = if cmyk {
-        (tj::TJPF_TJPF_CMYK, 4usize)
-    } else {
-        (tj::TJPF_TJPF_RGB, 3usize)
-    };
+    buf: &mut [u8],
+    w: u32,
+    h: u32,
+    bpp: usize,
+    pf: tj::TJPF,
+) -> Result<(), DecodeError> {
     let wi = libc::c_int::try_from(w).map_err(|_| DecodeError::Corrupt("width".into()))?;
     let hi = libc::c_int::try_from(h).map_err(|_| DecodeError::Corrupt("height".into()))?;
-    let pitch_usize = w as usize * bpp;
-    let pitch =
-        libc::c_int::try_from(pitch_usize).map_err(|_| DecodeError::Corrupt("pitch".into()))?;
-    let total = pitch_usize
-        .checked_mul(h as usize)
-        .ok_or_else(|| DecodeError::Corrupt("size overflow".into()))?;
-    let mut buf = vec![0u8; total];
+    let pitch = libc::c_int::try_from(w as usize * bpp)
+        .map_err(|_| DecodeError::Corrupt("pitch".into()))?;
+    assert_eq!(
+        buf.len(),
+        w as usize * bpp * h as usize,
+        "output buffer size"
+    );
     let len = input_len(bytes)?;
     let flags = (tj::TJFLAG_LIMITSCANS | tj::TJFLAG_ACCURATEDCT) as libc::c_int;
     with_handle(|handle| {
-        // SAFETY: `bytes` is a live slice of `len` bytes; `buf` holds exactly pitch*height bytes,
-        // the size tjDecompress2 writes for this width, pitch, height and pixel format.
+        // SAFETY: `bytes` is a live slice of `len` bytes; `buf` holds exactly pitch*height
+        // bytes (asserted above), the size tjDecompress2 writes for this width, pitch, height
+        // and pixel format.
         let rc = unsafe {
             tj::tjDecompress2(
                 handle.0,
@@ -237,7 +237,7 @@ pub(crate) fn decode(
                 wi,
                 pitch,
                 hi,
-                pf,
+                pf as libc::c_int,
                 flags,
             )
         };
@@ -255,7 +255,38 @@ pub(crate) fn decode(
         // Other libjpeg warnings (extraneous bytes before a marker and the like): Pillow
         // decodes these files, and the pixels are complete.
         Ok(())
-    })?;
+    })
+}
+
+/// Decode a JPEG whose header has been checked, to RGB8 as Pillow's `convert('RGB')` gives.
+pub(crate) fn decode(
+    bytes: &[u8],
+    hdr: &JpegHeader,
+) -> Result<(RgbImage, SourceKind), DecodeError> {
+    let (w, h) = (hdr.width, hdr.height);
+    let cmyk = hdr.colorspace == tj::TJCS_TJCS_CMYK as i32
+        || hdr.colorspace == tj::TJCS_TJCS_YCCK as i32
+        || (hdr.colorspace == -1 && hdr.components == 4);
+    let grey = hdr.colorspace == tj::TJCS_TJCS_GRAY as i32 || hdr.components == 1;
+    let (pf, bpp) = if cmyk {
+        (tj::TJPF_TJPF_CMYK, 4usize)
+    } else {
+        (tj::TJPF_TJPF_RGB, 3usize)
+    };
+    let total = (w as usize * bpp)
+        .checked_mul(h as usize)
+        .ok_or_else(|| DecodeError::Corrupt("size overflow".into()))?;
+    // A header may claim hundreds of megapixels over a few bytes of data, and libjpeg fills
+    // every row of the output even when the data runs out. So for large images, first decode
+    // at 1/8 scale (1/64 of the memory): a truncated or corrupt file fails there, before the
+    // full-size buffer is allocated.
+    if u64::from(w) * u64::from(h) > TRIAL_DECODE_PIXELS {
+        let (tw, th) = (w.div_ceil(8), h.div_ceil(8));
+        let mut trial = vec![0u8; tw as usize * bpp * th as usize];
+        decompress(bytes, &mut trial, tw, th, bpp, pf)?;
+    }
+    let mut buf = vec![0u8; total];
+    decompress(bytes, &mut buf, w, h, bpp, pf)?;
     let rgb = if cmyk {
         // Pillow reads CMYK/YCCK JPEGs as Adobe-inverted CMYK, then converts each channel
         // to MULDIV255(c, k) with the raw (inverted) samples.

@@ -33,6 +33,23 @@ pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
 }
 
 /// Decode image 0 (the IDAT image) to RGB8 as Pillow's `convert('RGB')` gives.
+/// Total length of the IDAT chunks (stops at the first malformed chunk header).
+fn idat_bytes(bytes: &[u8]) -> u64 {
+    let mut total = 0u64;
+    let mut pos = 8usize;
+    while let Some(head) = bytes.get(pos..pos + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if &head[4..8] == b"IDAT" {
+            total += len as u64;
+        }
+        pos = match pos.checked_add(12 + len) {
+            Some(p) => p,
+            None => break,
+        };
+    }
+    total
+}
+
 pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError> {
     let (w, h) = dimensions(bytes)?;
     let patched = pillow_chunk_checks(bytes)?;
@@ -55,6 +72,19 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError
         let info = reader.info();
         (info.color_type, info.bit_depth)
     };
+    // Deflate cannot expand data more than 1032:1, so IDAT bytes bound the real image size: a
+    // header claiming far more pixels than its data can hold is refused before the output
+    // buffer is allocated.
+    let samples = match orig_ct {
+        png::ColorType::Grayscale | png::ColorType::Indexed => 1u64,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+    };
+    let row_bytes = (u64::from(w) * samples * orig_depth as u64).div_ceil(8) + 1;
+    if row_bytes * u64::from(h) > idat_bytes(bytes).saturating_mul(1040) + 4096 {
+        return Err(DecodeError::Truncated);
+    }
     let size = reader
         .output_buffer_size()
         .ok_or_else(|| DecodeError::Corrupt("PNG output size overflows".into()))?;

@@ -42,6 +42,8 @@ pub struct Inputs {
     sources: VecDeque<Source>,
     walker: Option<walkdir::IntoIter>,
     stdin: Option<Box<dyn Iterator<Item = std::io::Result<Vec<u8>>>>>,
+    /// The paths on stdin are NUL-separated (taken exactly: no `\r` stripped).
+    stdin_nul: bool,
 }
 
 impl Inputs {
@@ -62,6 +64,7 @@ impl Inputs {
             sources,
             walker: None,
             stdin: None,
+            stdin_nul: false,
         }
     }
 
@@ -151,7 +154,7 @@ impl Iterator for Inputs {
             if let Some(lines) = &mut self.stdin {
                 match lines.next() {
                     Some(Ok(mut bytes)) => {
-                        if bytes.last() == Some(&b'\r') {
+                        if !self.stdin_nul && bytes.last() == Some(&b'\r') {
                             bytes.pop();
                         }
                         if bytes.is_empty() {
@@ -186,6 +189,7 @@ impl Iterator for Inputs {
                     let sep = if nul { b'\0' } else { b'\n' };
                     let lock = std::io::BufReader::new(std::io::stdin());
                     self.stdin = Some(Box::new(lock.split(sep)));
+                    self.stdin_nul = nul;
                 }
             }
         }
