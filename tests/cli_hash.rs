@@ -733,6 +733,25 @@ fn cli512_compat() {
     assert!(r["error"].starts_with("skipped: n/a: "), "{r:?}");
     assert_eq!(r["hash"], "");
 
+    // libpng's tRNS-to-alpha gives the upstream tool 2 or 4 channels, which it refuses; the
+    // same palette and grey images without tRNS are hashed.
+    let files = [
+        "decode/png-pal8-trns.png",
+        "decode/png-grey8-trns.png",
+        "decode/png-pal8.png",
+        "decode/png-grey8.png",
+    ]
+    .map(data);
+    let mut args = vec![os("--compat"), os("cli512")];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    let out = vigil(Path::new("."), &args);
+    let (_, rows) = csv_rows(&out.stdout);
+    let errors: Vec<_> = rows
+        .iter()
+        .map(|r| r["error"].starts_with("skipped: n/a"))
+        .collect();
+    assert_eq!(errors, [true, true, false, false], "{rows:#?}");
+
     let out = vigil(
         Path::new("."),
         &[

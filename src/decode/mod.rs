@@ -86,7 +86,8 @@ impl Default for DecodeOptions {
 /// What the source pixels were before conversion to RGB8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceKind {
-    /// Colour channels including alpha: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA or CMYK.
+    /// Colour channels including alpha (a PNG tRNS chunk counts as alpha): 1 grey, 2 grey+alpha,
+    /// 3 RGB, 4 RGBA or CMYK.
     /// Palette images count as 3 (GIF without any palette: 1).
     pub channels: u8,
     /// Bits per sample (8 or 16; 1/2/4 for low-depth PNG).

@@ -147,7 +147,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError
             }
         }
     }
-    let channels = match orig_ct {
+    // After EXPAND, a tRNS chunk has become an alpha channel, as libpng's
+    // png_set_tRNS_to_alpha makes it for the upstream C++ tool (which then refuses the file).
+    let channels = match out_ct {
         C::Grayscale => 1,
         C::GrayscaleAlpha => 2,
         C::Rgb | C::Indexed => 3,
