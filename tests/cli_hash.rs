@@ -768,3 +768,36 @@ fn cli512_compat() {
     assert_eq!(v[0]["status"], "hashed");
     assert_eq!(v[0]["policy"], "cli512/1");
 }
+
+#[test]
+fn an_image_past_the_time_limit_fails_without_holding_up_the_run() {
+    let dir = tempdir();
+    let d = dir.path();
+    copy(&aaa(), d, "a.jpg");
+    copy(&aaa(), d, "slow.jpg");
+    copy(&aaa(), d, "z.jpg");
+    // The debug-build seam makes slow.jpg take 20 s; the limit is 1 s.
+    let mut cmd = vigil_cmd(
+        d,
+        &[os("--timeout"), os("1"), os("--jobs"), os("2"), os(".")],
+    );
+    cmd.env("VIGIL_TEST_DELAY", "slow.jpg:20000");
+    let start = std::time::Instant::now();
+    let out = run_with(cmd, None);
+    let took = start.elapsed();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        took.as_secs() < 15,
+        "the run waited for the stuck image: {took:?}"
+    );
+    let (_, rows) = csv_rows(&out.stdout);
+    let paths: Vec<_> = rows.iter().map(|r| r["path"].as_str()).collect();
+    assert_eq!(paths, ["./a.jpg", "./slow.jpg", "./z.jpg"]);
+    assert_error(
+        &rows,
+        "./slow.jpg",
+        "failed: timed out after 1 s (decoder abandoned)",
+    );
+    assert_aaa(row(&rows, "./a.jpg", "pdq"));
+    assert_aaa(row(&rows, "./z.jpg", "pdq"));
+}

@@ -145,6 +145,8 @@ fn process(entry: &Entry, ctx: &Ctx) -> Outcome {
         .then(|| std::fs::canonicalize(path).ok())
         .flatten();
     let open_path = target.as_deref().unwrap_or(path);
+    #[cfg(debug_assertions)]
+    test_seam_delay(path);
     let read = match read_input(open_path, |head| decode::sniff(head).is_some()) {
         Ok(r) => r,
         Err(e) if e.is_skip() => return Outcome::Skipped(e.to_string()),
@@ -168,6 +170,22 @@ fn process(entry: &Entry, ctx: &Ctx) -> Outcome {
     };
     catch_unwind(AssertUnwindSafe(run))
         .unwrap_or_else(|_| Outcome::Failed("internal error while hashing (panic)".into()))
+}
+
+/// Test seam (debug builds only): `VIGIL_TEST_DELAY=SUBSTRING:MS` makes every input whose path
+/// contains SUBSTRING take MS milliseconds longer, so tests can exercise `--timeout` without a
+/// real decoder that hangs.
+#[cfg(debug_assertions)]
+fn test_seam_delay(path: &std::path::Path) {
+    if let Some((pat, ms)) = std::env::var("VIGIL_TEST_DELAY")
+        .ok()
+        .as_deref()
+        .and_then(|v| v.rsplit_once(':'))
+        .and_then(|(p, ms)| Some((p.to_owned(), ms.parse::<u64>().ok()?)))
+        && path.to_string_lossy().contains(&pat)
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
 }
 
 fn records(entry: &Entry, outcome: &Outcome, algos: Algorithms) -> Vec<Record> {
