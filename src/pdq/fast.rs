@@ -3,7 +3,7 @@
 //! Exactness rests on one rule: every running sum sees the same float32 operations in the same
 //! order as the oracle's `box1d`; only *which* independent sums run side by side changes.
 //!
-//! - Horizontal box passes run on strips of [`LANES`] rows transposed into a small scratch
+//! - Horizontal box passes run on strips of `LANES` (8) rows transposed into a small scratch
 //!   (`[column][lane]`), so one vector op advances the running sums of 8 rows at once.
 //! - Vertical box passes run row by row with one running sum per column (contiguous lanes).
 //! - Only 64 columns and 64 rows survive decimation, so the second horizontal pass divides only
