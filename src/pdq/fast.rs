@@ -102,7 +102,7 @@ pub fn buffer64_at(view: &ImageView<'_>, level: Level) -> Box<Buf64> {
                 // SAFETY: as above; Avx2 is returned only after avx2 was detected.
                 unsafe { buffer64_avx2(view, &mut s) }
             }
-            _ => buffer64_generic(view, &mut s),
+            _ => buffer64_generic::<Portable>(view, &mut s),
         };
         if s.h1.capacity() * 4 > KEEP_BYTES {
             *s = Scratch::default();
@@ -114,13 +114,13 @@ pub fn buffer64_at(view: &ImageView<'_>, level: Level) -> Box<Buf64> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn buffer64_avx2(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
-    buffer64_generic(view, s)
+    buffer64_generic::<x86::Avx>(view, s)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
 unsafe fn buffer64_avx512(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
-    buffer64_generic(view, s)
+    buffer64_generic::<x86::Avx>(view, s)
 }
 
 /// Luma of one pixel, in the oracle's operation order.
@@ -130,12 +130,12 @@ fn luma_px(px: &[u8]) -> f32 {
 }
 
 #[inline(always)]
-fn buffer64_generic(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
+fn buffer64_generic<T: Transpose>(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
     let (w, h) = (view.width() as usize, view.height() as usize);
     let mut out = Box::new([[0.0f32; 64]; 64]);
     if w == 64 && h == 64 {
         for (i, row) in out.iter_mut().enumerate() {
-            fill_luma_row(view, i, row);
+            fill_luma(view, i, row);
         }
         return out;
     }
@@ -154,35 +154,20 @@ fn buffer64_generic(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
     t_out.clear();
     t_out.resize(w, [0.0; LANES]);
 
+    resize(strip, LANES * w);
     // Pass 1: luma, then the horizontal box, LANES rows at a time.
     for r0 in (0..h).step_by(LANES) {
         let n = LANES.min(h - r0);
         for k in 0..n {
-            let row = view.row((r0 + k) as u32);
-            match view.layout() {
-                PixelLayout::Rgb8 => {
-                    for (t, px) in t_in.iter_mut().zip(row.chunks_exact(3)) {
-                        t[k] = luma_px(px);
-                    }
-                }
-                PixelLayout::Luma8 => {
-                    for (t, &v) in t_in.iter_mut().zip(row) {
-                        t[k] = f32::from(v);
-                    }
-                }
-            }
+            fill_luma(view, r0 + k, &mut strip[k * w..(k + 1) * w]);
         }
+        T::rows_to_lanes(strip, w, n, t_in);
         box_lanes(t_in, w, wr, |oi, sum, cnt| {
             for (o, v) in t_out[oi].iter_mut().zip(sum) {
                 *o = v / cnt;
             }
         });
-        for k in 0..n {
-            let dst = &mut h1[(r0 + k) * w..(r0 + k + 1) * w];
-            for (d, t) in dst.iter_mut().zip(t_out.iter()) {
-                *d = t[k];
-            }
-        }
+        T::lanes_to_rows(t_out, w, n, &mut h1[r0 * w..(r0 + n) * w]);
     }
 
     // Which columns survive decimation; the second horizontal pass divides only there.
@@ -194,7 +179,6 @@ fn buffer64_generic(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
 
     // Pass 2 (vertical box over every column) streams rows into pass 3 (horizontal box,
     // decimated columns only), LANES rows at a time. Pass 3 writes an h × 64 buffer.
-    resize(strip, LANES * w);
     resize(cols64, h * 64);
     let mut selected = vec![[0.0f32; LANES]; w];
     let mut strip_rows = 0usize;
@@ -206,11 +190,7 @@ fn buffer64_generic(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
         }
         strip_rows += 1;
         if strip_rows == LANES || oi + 1 == h {
-            for (c, t) in t_in.iter_mut().enumerate() {
-                for k in 0..strip_rows {
-                    t[k] = strip[k * w + c];
-                }
-            }
+            T::rows_to_lanes(strip, w, strip_rows, t_in);
             box_lanes(t_in, w, wr, |oi, sum, cnt| {
                 if wanted[oi] {
                     for (o, v) in selected[oi].iter_mut().zip(sum) {
@@ -244,7 +224,8 @@ fn buffer64_generic(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
     out
 }
 
-fn fill_luma_row(view: &ImageView<'_>, i: usize, out: &mut [f32; 64]) {
+#[inline(always)]
+fn fill_luma(view: &ImageView<'_>, i: usize, out: &mut [f32]) {
     let row = view.row(i as u32);
     match view.layout() {
         PixelLayout::Rgb8 => {
@@ -427,4 +408,171 @@ fn bits(b: &Dct16) -> PdqHash {
         }
     }
     h
+}
+
+/// Moving `LANES` rows between row-major layout (`rows[k * w + c]`) and lane layout
+/// (`lanes[c][k]`). Pure data movement: no arithmetic, so any implementation is exact.
+trait Transpose {
+    /// `lanes[c][k] = rows[k * w + c]` for `k < n`; lanes `k >= n` are left as they are (their
+    /// sums are computed and never read).
+    fn rows_to_lanes(rows: &[f32], w: usize, n: usize, lanes: &mut [Lanes]);
+    /// `rows[k * w + c] = lanes[c][k]` for `k < n`.
+    fn lanes_to_rows(lanes: &[Lanes], w: usize, n: usize, rows: &mut [f32]);
+}
+
+/// Element by element, for any CPU.
+struct Portable;
+
+impl Transpose for Portable {
+    #[inline(always)]
+    fn rows_to_lanes(rows: &[f32], w: usize, n: usize, lanes: &mut [Lanes]) {
+        for (c, t) in lanes[..w].iter_mut().enumerate() {
+            for (k, v) in t.iter_mut().enumerate().take(n) {
+                *v = rows[k * w + c];
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn lanes_to_rows(lanes: &[Lanes], w: usize, n: usize, rows: &mut [f32]) {
+        for k in 0..n {
+            for (d, t) in rows[k * w..(k + 1) * w].iter_mut().zip(lanes) {
+                *d = t[k];
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! 8×8 transposes in AVX registers.
+
+    use super::{LANES, Lanes, Portable, Transpose};
+    use std::arch::x86_64::*;
+
+    /// AVX 8×8 block transposes. Only instantiated inside `buffer64_avx2` and
+    /// `buffer64_avx512`, which run only after AVX2 (which implies AVX) was detected.
+    pub(super) struct Avx;
+
+    impl Transpose for Avx {
+        #[inline(always)]
+        fn rows_to_lanes(rows: &[f32], w: usize, n: usize, lanes: &mut [Lanes]) {
+            if n < LANES {
+                return Portable::rows_to_lanes(rows, w, n, lanes);
+            }
+            // SAFETY: `Avx` is only used where AVX was detected (see the type's documentation).
+            unsafe { rows_to_lanes_avx(rows, w, lanes) }
+        }
+
+        #[inline(always)]
+        fn lanes_to_rows(lanes: &[Lanes], w: usize, n: usize, rows: &mut [f32]) {
+            if n < LANES {
+                return Portable::lanes_to_rows(lanes, w, n, rows);
+            }
+            // SAFETY: as above.
+            unsafe { lanes_to_rows_avx(lanes, w, rows) }
+        }
+    }
+
+    /// Transpose the 8×8 block held in `r` (row i = `r[i]`).
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ]
+    }
+
+    /// `lanes[c][k] = rows[k * w + c]` for all 8 rows.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn rows_to_lanes_avx(rows: &[f32], w: usize, lanes: &mut [Lanes]) {
+        assert!(rows.len() >= LANES * w && lanes.len() >= w);
+        let blocks = w / LANES * LANES;
+        for c in (0..blocks).step_by(LANES) {
+            // SAFETY: row k's block is rows[k*w + c .. k*w + c + 8], in bounds because
+            // c + 8 <= w and rows.len() >= 8 * w (asserted); lanes[c..c + 8] is in bounds
+            // because lanes.len() >= w. Loads and stores are unaligned.
+            unsafe {
+                let p = rows.as_ptr().add(c);
+                let r = [
+                    _mm256_loadu_ps(p),
+                    _mm256_loadu_ps(p.add(w)),
+                    _mm256_loadu_ps(p.add(2 * w)),
+                    _mm256_loadu_ps(p.add(3 * w)),
+                    _mm256_loadu_ps(p.add(4 * w)),
+                    _mm256_loadu_ps(p.add(5 * w)),
+                    _mm256_loadu_ps(p.add(6 * w)),
+                    _mm256_loadu_ps(p.add(7 * w)),
+                ];
+                let t = transpose8(r);
+                let q = lanes.as_mut_ptr().add(c).cast::<f32>();
+                for (j, v) in t.into_iter().enumerate() {
+                    _mm256_storeu_ps(q.add(8 * j), v);
+                }
+            }
+        }
+        for c in blocks..w {
+            for k in 0..LANES {
+                lanes[c][k] = rows[k * w + c];
+            }
+        }
+    }
+
+    /// `rows[k * w + c] = lanes[c][k]` for all 8 rows.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn lanes_to_rows_avx(lanes: &[Lanes], w: usize, rows: &mut [f32]) {
+        assert!(rows.len() >= LANES * w && lanes.len() >= w);
+        let blocks = w / LANES * LANES;
+        for c in (0..blocks).step_by(LANES) {
+            // SAFETY: bounds as in `rows_to_lanes_avx`, with the roles of the slices swapped.
+            unsafe {
+                let p = lanes.as_ptr().add(c).cast::<f32>();
+                let r = [
+                    _mm256_loadu_ps(p),
+                    _mm256_loadu_ps(p.add(8)),
+                    _mm256_loadu_ps(p.add(16)),
+                    _mm256_loadu_ps(p.add(24)),
+                    _mm256_loadu_ps(p.add(32)),
+                    _mm256_loadu_ps(p.add(40)),
+                    _mm256_loadu_ps(p.add(48)),
+                    _mm256_loadu_ps(p.add(56)),
+                ];
+                let t = transpose8(r);
+                let q = rows.as_mut_ptr().add(c);
+                for (k, v) in t.into_iter().enumerate() {
+                    _mm256_storeu_ps(q.add(k * w), v);
+                }
+            }
+        }
+        for c in blocks..w {
+            for k in 0..LANES {
+                rows[k * w + c] = lanes[c][k];
+            }
+        }
+    }
 }
