@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::decode::{self, DecodeError, DecodeOptions, Decoded, ImageFormat};
+use crate::engine::Engine;
 use crate::pdq::{self, PdqHash, PdqOutput};
 use crate::phash::{self, PHash};
 use crate::scan::{self, OpenError};
@@ -156,7 +157,7 @@ impl HashError {
 /// Hash pixels already in memory (RGB8 or grey, any stride). No decoder is involved, so
 /// `opts.compat` and `opts.decode` do not apply; grey input takes upstream's grey luma path.
 pub fn hash_pixels(view: &ImageView<'_>, opts: &HashOptions) -> FileHashes {
-    let (pdq, dihedral) = pdq_of(view, opts);
+    let (pdq, dihedral) = pdq_of(view, opts, None);
     FileHashes {
         width: view.width(),
         height: view.height(),
@@ -168,26 +169,50 @@ pub fn hash_pixels(view: &ImageView<'_>, opts: &HashOptions) -> FileHashes {
     }
 }
 
-fn pdq_of(view: &ImageView<'_>, opts: &HashOptions) -> (Option<PdqOutput>, Option<[PdqHash; 8]>) {
+fn pdq_of(
+    view: &ImageView<'_>,
+    opts: &HashOptions,
+    engine: Option<&Engine>,
+) -> (Option<PdqOutput>, Option<[PdqHash; 8]>) {
     if !opts.algorithms.pdq {
         return (None, None);
     }
     if opts.dihedral {
-        let d = pdq::hash_dihedral(view);
-        (
-            Some(PdqOutput {
-                hash: d.hashes[0],
-                quality: d.quality,
-            }),
-            Some(d.hashes),
-        )
+        let d = match engine {
+            Some(e) => e.hash_batch_dihedral(std::slice::from_ref(view)).pop(),
+            None => Some(Ok(pdq::hash_dihedral(view))),
+        };
+        match d {
+            Some(Ok(d)) => (
+                Some(PdqOutput {
+                    hash: d.hashes[0],
+                    quality: d.quality,
+                }),
+                Some(d.hashes),
+            ),
+            _ => (None, None),
+        }
     } else {
-        (Some(pdq::hash(view)), None)
+        let h = match engine {
+            Some(e) => e.hash_batch(std::slice::from_ref(view)).pop(),
+            None => Some(Ok(pdq::hash(view))),
+        };
+        (h.and_then(Result::ok), None)
     }
 }
 
 /// Hash decoded pixels with the options' compat convention.
 pub fn hash_decoded(decoded: &Decoded, opts: &HashOptions) -> FileHashes {
+    hash_decoded_impl(decoded, opts, None)
+}
+
+/// [`hash_decoded`] with PDQ computed by `engine` (GPU, CPU or scalar backend); pHash stays
+/// on the CPU.
+pub fn hash_decoded_with(decoded: &Decoded, opts: &HashOptions, engine: &Engine) -> FileHashes {
+    hash_decoded_impl(decoded, opts, Some(engine))
+}
+
+fn hash_decoded_impl(decoded: &Decoded, opts: &HashOptions, engine: Option<&Engine>) -> FileHashes {
     let rgb = &decoded.rgb;
     let mut out = FileHashes {
         width: rgb.width,
@@ -199,7 +224,7 @@ pub fn hash_decoded(decoded: &Decoded, opts: &HashOptions) -> FileHashes {
         phash: opts.algorithms.phash.then(|| phash::hash(&rgb.view())),
     };
     match opts.compat {
-        Compat::Full => (out.pdq, out.dihedral) = pdq_of(&rgb.view(), opts),
+        Compat::Full => (out.pdq, out.dihedral) = pdq_of(&rgb.view(), opts, engine),
         Compat::Cli512 => {
             if !opts.algorithms.pdq {
                 return out;
@@ -214,9 +239,9 @@ pub fn hash_decoded(decoded: &Decoded, opts: &HashOptions) -> FileHashes {
                         let view =
                             ImageView::luma8(&grey, img.width, img.height, img.width as usize)
                                 .expect("grey buffer sized from the image");
-                        (out.pdq, out.dihedral) = pdq_of(&view, opts);
+                        (out.pdq, out.dihedral) = pdq_of(&view, opts, engine);
                     } else {
-                        (out.pdq, out.dihedral) = pdq_of(&img.view(), opts);
+                        (out.pdq, out.dihedral) = pdq_of(&img.view(), opts, engine);
                     }
                 }
             }

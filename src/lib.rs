@@ -20,6 +20,8 @@
 //! ```
 
 pub mod decode;
+pub mod engine;
+pub mod gpu;
 mod hasher;
 pub mod pdq;
 pub mod phash;
@@ -28,9 +30,10 @@ pub mod scan;
 pub mod simd;
 pub mod synth;
 
+pub use engine::{Backend, Counters, Engine, EngineError};
 pub use hasher::{
     Algorithms, Compat, FileHashes, HashError, HashOptions, PdqResult, hash_bytes, hash_decoded,
-    hash_file, hash_pixels,
+    hash_decoded_with, hash_file, hash_pixels,
 };
 pub use pdq::PdqHash;
 pub use phash::PHash;

@@ -123,6 +123,34 @@ fn fixed_sizes_including_edges_and_large() {
     );
 }
 
+/// Every image row of the reference data, decoded, at every level.
+#[test]
+fn reference_images_at_every_level() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/threatexchange");
+    let list = std::fs::read_to_string(root.join("derived/pdq-expected.csv")).unwrap();
+    let mut n = 0;
+    for line in list.lines().skip(1) {
+        let file = line.split(',').next().unwrap();
+        let bytes = std::fs::read(root.join(file)).unwrap();
+        let img = vigil::decode::decode(&bytes, &Default::default())
+            .unwrap()
+            .rgb;
+        check(&img.view(), file);
+        n += 1;
+    }
+    assert_eq!(n, 35);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_large_sizes(w in 700u32..4000, h in 700u32..3000, seed in any::<u32>()) {
+        let img = synth::image(Pattern::Blocks, w, h, seed);
+        check(&img.view(), &format!("blocks {w}x{h} seed {seed}"));
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 

@@ -6,7 +6,8 @@ mod common;
 
 use common::{csv_rows, data_dir, hex_f32};
 use sha2::{Digest, Sha256};
-use vigil::pdq::{self, oracle};
+use vigil::pdq::{self, fast, oracle};
+use vigil::simd;
 use vigil::synth::{self, Pattern};
 use vigil::{PdqHash, RgbImage};
 
@@ -41,17 +42,22 @@ fn synthetic_cases_match_cpp_hash_quality_and_dihedrals() {
         let name = &row["name"];
         let want: PdqHash = row["cpp_hash"].parse().unwrap();
         let want_q: u8 = row["cpp_quality"].parse().unwrap();
-        for (label, out) in [
-            ("oracle", oracle::hash(&img.view())),
-            ("default", pdq::hash(&img.view())),
-        ] {
+        let mut outs = vec![("oracle".to_owned(), oracle::hash(&img.view()))];
+        for level in simd::available() {
+            outs.push((level.name().to_owned(), fast::hash_at(&img.view(), level)));
+        }
+        for (label, out) in outs {
             assert_eq!(out.hash, want, "{name} [{label}] hash");
             assert_eq!(out.quality, want_q, "{name} [{label}] quality");
         }
-        for (label, d) in [
-            ("oracle", oracle::hash_dihedral(&img.view())),
-            ("default", pdq::hash_dihedral(&img.view())),
-        ] {
+        let mut dihs = vec![("oracle".to_owned(), oracle::hash_dihedral(&img.view()))];
+        for level in simd::available() {
+            dihs.push((
+                level.name().to_owned(),
+                fast::hash_dihedral_at(&img.view(), level),
+            ));
+        }
+        for (label, d) in dihs {
             for (k, variant) in pdq::DIHEDRAL_NAMES.iter().enumerate() {
                 let want: PdqHash = row[&format!("dih_{variant}")].parse().unwrap();
                 assert_eq!(d.hashes[k], want, "{name} [{label}] dih_{variant}");

@@ -18,7 +18,7 @@ use anyhow::{Context, bail};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use vigil::decode::{self, DecodeError, DecodeOptions};
 use vigil::scan::{Entry, EntryKind, Inputs, MemoryBudget, read_input};
-use vigil::{Algorithms, Compat, FileHashes, HashOptions, hash_decoded};
+use vigil::{Algorithms, Backend, Compat, Engine, FileHashes, HashOptions, hash_decoded_with};
 
 use super::output::{Format, Record, Status, Writer};
 
@@ -64,6 +64,20 @@ pub struct HashArgs {
     /// No progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// PDQ backend: auto (a hardware GPU if any, else cpu), gpu (any adapter, software
+    /// included; an error without one), cpu (SIMD fast path) or scalar (the oracle). pHash
+    /// always runs on the CPU. VIGIL_CHECK_GPU=1 re-hashes every GPU batch with the oracle and
+    /// reports differences on stderr.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendArg {
+    Auto,
+    Gpu,
+    Cpu,
+    Scalar,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -110,6 +124,7 @@ enum Outcome {
 struct Ctx {
     opts: HashOptions,
     budget: MemoryBudget,
+    engine: Engine,
 }
 
 fn not_an_image(entry: &Entry, bytes: &[u8]) -> Outcome {
@@ -164,7 +179,7 @@ fn process(entry: &Entry, ctx: &Ctx) -> Outcome {
     let _permit = ctx.budget.acquire(pixels * 8 + read.bytes.len() as u64);
     let run = || -> Outcome {
         match decode::decode(&read.bytes, &ctx.opts.decode) {
-            Ok(d) => Outcome::Hashed(Box::new(hash_decoded(&d, &ctx.opts))),
+            Ok(d) => Outcome::Hashed(Box::new(hash_decoded_with(&d, &ctx.opts, &ctx.engine))),
             Err(e) => decode_failure(e),
         }
     };
@@ -308,6 +323,15 @@ pub fn run(args: HashArgs) -> anyhow::Result<i32> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    let backend = match (args.backend, algorithms.pdq) {
+        // Without PDQ there is nothing for a GPU to do; don't open one.
+        (_, false) => Backend::Cpu,
+        (BackendArg::Auto, true) => Backend::Auto,
+        (BackendArg::Gpu, true) => Backend::Gpu,
+        (BackendArg::Cpu, true) => Backend::Cpu,
+        (BackendArg::Scalar, true) => Backend::Scalar,
+    };
+    let engine = Engine::new(backend).context("--backend")?;
     let ctx = Arc::new(Ctx {
         opts: HashOptions {
             algorithms,
@@ -319,6 +343,7 @@ pub fn run(args: HashArgs) -> anyhow::Result<i32> {
             },
         },
         budget: MemoryBudget::new(args.max_memory),
+        engine,
     });
     let policy = compat.policy(args.exif_rotate);
     let timeout = Duration::from_secs(args.timeout.max(1));
@@ -454,6 +479,19 @@ pub fn run(args: HashArgs) -> anyhow::Result<i32> {
             return Ok(if failed > 0 { 2 } else { 0 });
         }
         Err(e) => return Err(e).context("writing records"),
+    }
+    let counters = ctx.engine.counters();
+    if counters.gpu_fallback_cpu > 0 {
+        eprintln!(
+            "vigil: {} image(s) hashed on the CPU instead of the GPU (too large, or the GPU failed)",
+            counters.gpu_fallback_cpu
+        );
+    }
+    if counters.check_mismatches > 0 {
+        eprintln!(
+            "vigil: VIGIL_CHECK_GPU: {} GPU result(s) differed from the oracle",
+            counters.check_mismatches
+        );
     }
     if writer.low_quality_omitted > 0 {
         eprintln!(

@@ -26,7 +26,8 @@ struct Cli {
 enum Command {
     /// Hash image files: one record per input and algorithm on stdout.
     Hash(hash::HashArgs),
-    /// Show the build, the SIMD level in use and the decoding policy.
+    /// Show the build, the SIMD level, the decoding policy, the GPU adapters and the backend
+    /// `--backend auto` would choose.
     Info,
 }
 
@@ -68,5 +69,21 @@ fn info() {
         levels.join(", ")
     );
     println!("decoding policy: {}", vigil::decode::POLICY);
-    println!("backend: cpu");
+    let (adapters, why) = vigil::engine::auto_choice();
+    if adapters.is_empty() {
+        println!("gpu adapters: none");
+    }
+    for a in &adapters {
+        println!(
+            "gpu adapter: {} | type {} | backend {} | {} | compute {} | max_storage_buffer_binding_size {} | max_compute_workgroups_per_dimension {}",
+            a.name,
+            a.device_type,
+            a.backend,
+            if a.hardware { "hardware" } else { "software" },
+            if a.compute { "yes" } else { "no" },
+            a.max_storage_buffer_binding_size,
+            a.max_compute_workgroups_per_dimension
+        );
+    }
+    println!("backend auto: {why}");
 }
