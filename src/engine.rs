@@ -1,4 +1,5 @@
-//! The hashing engine: one entry point for PDQ over batches of images, whichever backend runs.
+//! The hashing engine: one entry point for PDQ ([`Engine::hash_batch`]) and pHash
+//! ([`Engine::phash_batch`]) over batches of images, whichever backend runs.
 //!
 //! | [`Backend`] | what hashes |
 //! |---|---|
@@ -24,6 +25,7 @@ use rayon::prelude::*;
 use crate::ImageView;
 use crate::gpu::{self, GpuContext, GpuError};
 use crate::pdq::{self, PdqDihedral, PdqHash, PdqOutput, oracle};
+use crate::phash::{self, PHash};
 
 /// Which implementation hashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,7 +63,8 @@ pub enum EngineError {
     Gpu(#[from] GpuError),
 }
 
-/// How many images each path hashed since the engine was built.
+/// How many images each path hashed since the engine was built (each PDQ or pHash batch
+/// counts each of its images once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counters {
     /// Hashed on the GPU (plus images under 5×5 on a GPU engine).
@@ -275,6 +278,103 @@ impl Engine {
                 })
                 .collect(),
         }
+    }
+
+    /// pHash (imagehash 4.3.2 `phash()`) of each image, in order.
+    ///
+    /// On a GPU engine the GPU computes Pillow's `convert('L')` and the 32×32 LANCZOS resize
+    /// ([`GpuContext::phash_resize_batch`], integer-only, so exact on any adapter); the DCT,
+    /// median and bits run on the CPU ([`phash::hash_32x32`]), since imagehash's DCT is
+    /// scipy's pocketfft in float64 and is reproduced operation for operation there. Images the
+    /// GPU buffers cannot hold, and whole batches after a device loss or a failed batch, go to
+    /// [`phash::hash`] on the CPU and count in [`Counters::gpu_fallback_cpu`]; empty images
+    /// hash to `PHash(0)` and count under the engine's backend. `Cpu` and `Scalar` engines run
+    /// [`phash::hash`] (there is one pHash implementation) with rayon, counted under their
+    /// backend. Check mode compares every GPU result with [`phash::hash`].
+    pub fn phash_batch(&self, images: &[ImageView<'_>]) -> Vec<Result<PHash, EngineError>> {
+        let ctx = match &self.path {
+            Path::Cpu | Path::Scalar => {
+                let c = match self.path {
+                    Path::Cpu => &self.counters.cpu,
+                    _ => &self.counters.scalar,
+                };
+                bump(c, images.len());
+                return images.par_iter().map(|v| Ok(phash::hash(v))).collect();
+            }
+            Path::Gpu(ctx) => ctx,
+        };
+        let mut results: Vec<Option<PHash>> = vec![None; images.len()];
+        let mut on_gpu: Vec<usize> = Vec::new();
+        let mut to_cpu: Vec<usize> = Vec::new();
+        for (i, v) in images.iter().enumerate() {
+            if v.width() == 0 || v.height() == 0 {
+                results[i] = Some(PHash(0));
+            } else if ctx.phash_fits(v.width(), v.height()) {
+                on_gpu.push(i);
+            } else {
+                to_cpu.push(i);
+            }
+        }
+        bump(
+            &self.counters.gpu,
+            images.len() - on_gpu.len() - to_cpu.len(),
+        );
+        if !on_gpu.is_empty() {
+            let views: Vec<ImageView<'_>> = on_gpu.iter().map(|&i| images[i]).collect();
+            match ctx.phash_resize_batch(&views) {
+                Ok(small) => {
+                    bump(&self.counters.gpu, small.len());
+                    let hashes: Vec<PHash> = small.par_iter().map(phash::hash_32x32).collect();
+                    if self.check.load(Ordering::Relaxed) {
+                        self.check_phash(&views, &hashes);
+                    }
+                    for (&i, h) in on_gpu.iter().zip(hashes) {
+                        results[i] = Some(h);
+                    }
+                }
+                Err(e) => {
+                    let lost = matches!(e, GpuError::DeviceLost);
+                    if !lost || !self.warned_lost.swap(true, Ordering::Relaxed) {
+                        eprintln!("vigil: {e}; hashing on the CPU instead");
+                    }
+                    to_cpu.extend(on_gpu.iter().copied());
+                }
+            }
+        }
+        bump(&self.counters.gpu_fallback_cpu, to_cpu.len());
+        let cpu: Vec<(usize, PHash)> = to_cpu
+            .par_iter()
+            .map(|&i| (i, phash::hash(&images[i])))
+            .collect();
+        for (i, h) in cpu {
+            results[i] = Some(h);
+        }
+        results
+            .into_iter()
+            .map(|r| Ok(r.expect("every image has a result")))
+            .collect()
+    }
+
+    fn check_phash(&self, views: &[ImageView<'_>], got: &[PHash]) {
+        let bad = views
+            .par_iter()
+            .zip(got)
+            .filter(|(v, g)| {
+                let want = phash::hash(v);
+                if want != **g {
+                    eprintln!(
+                        "vigil: VIGIL_CHECK_GPU: {}x{} image: gpu phash {} vs cpu {} ({} bits differ)",
+                        v.width(),
+                        v.height(),
+                        g,
+                        want,
+                        g.distance(&want)
+                    );
+                }
+                want != **g
+            })
+            .count();
+        bump(&self.counters.check_mismatches, bad);
     }
 
     /// Run the GPU over the images it takes; the rest, and everything after a failure, go to

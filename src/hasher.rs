@@ -206,8 +206,9 @@ pub fn hash_decoded(decoded: &Decoded, opts: &HashOptions) -> FileHashes {
     hash_decoded_impl(decoded, opts, None)
 }
 
-/// [`hash_decoded`] with PDQ computed by `engine` (GPU, CPU or scalar backend); pHash stays
-/// on the CPU.
+/// [`hash_decoded`] with PDQ and pHash computed by `engine` (GPU, CPU or scalar backend; on a
+/// GPU engine pHash's resize runs on the GPU and its DCT on the CPU, see
+/// [`Engine::phash_batch`]).
 pub fn hash_decoded_with(decoded: &Decoded, opts: &HashOptions, engine: &Engine) -> FileHashes {
     hash_decoded_impl(decoded, opts, Some(engine))
 }
@@ -221,7 +222,13 @@ fn hash_decoded_impl(decoded: &Decoded, opts: &HashOptions, engine: Option<&Engi
         pdq: None,
         pdq_not_applicable: None,
         dihedral: None,
-        phash: opts.algorithms.phash.then(|| phash::hash(&rgb.view())),
+        phash: opts.algorithms.phash.then(|| {
+            let view = rgb.view();
+            engine
+                .and_then(|e| e.phash_batch(std::slice::from_ref(&view)).pop())
+                .and_then(Result::ok)
+                .unwrap_or_else(|| phash::hash(&view))
+        }),
     };
     match opts.compat {
         Compat::Full => (out.pdq, out.dihedral) = pdq_of(&rgb.view(), opts, engine),

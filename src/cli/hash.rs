@@ -64,10 +64,10 @@ pub struct HashArgs {
     /// No progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
-    /// PDQ backend: auto (a hardware GPU if any, else cpu), gpu (any adapter, software
-    /// included; an error without one), cpu (SIMD fast path) or scalar (the oracle). pHash
-    /// always runs on the CPU. VIGIL_CHECK_GPU=1 re-hashes every GPU batch with the oracle and
-    /// reports differences on stderr.
+    /// Backend: auto (a hardware GPU if any, else cpu), gpu (any adapter, software
+    /// included; an error without one), cpu (SIMD fast path) or scalar (the oracle). On a GPU,
+    /// pHash's luma and resize run there and its DCT on the CPU. VIGIL_CHECK_GPU=1 re-hashes
+    /// every GPU batch on the CPU and reports differences on stderr.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
 }
@@ -323,13 +323,12 @@ pub fn run(args: HashArgs) -> anyhow::Result<i32> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let backend = match (args.backend, algorithms.pdq) {
-        // Without PDQ there is nothing for a GPU to do; don't open one.
-        (_, false) => Backend::Cpu,
-        (BackendArg::Auto, true) => Backend::Auto,
-        (BackendArg::Gpu, true) => Backend::Gpu,
-        (BackendArg::Cpu, true) => Backend::Cpu,
-        (BackendArg::Scalar, true) => Backend::Scalar,
+    // PDQ and pHash (its resize) both run on the engine's backend.
+    let backend = match args.backend {
+        BackendArg::Auto => Backend::Auto,
+        BackendArg::Gpu => Backend::Gpu,
+        BackendArg::Cpu => Backend::Cpu,
+        BackendArg::Scalar => Backend::Scalar,
     };
     let engine = Engine::new(backend).context("--backend")?;
     let ctx = Arc::new(Ctx {

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Exit codes follow conventions.md: 0 success, 2 when any
 //! input failed, 64 and up for fatal errors (64 bad arguments, 74 output not writable).
 
+mod bench;
 mod hash;
 mod output;
 
@@ -29,6 +30,10 @@ enum Command {
     /// Show the build, the SIMD level, the decoding policy, the GPU adapters and the backend
     /// `--backend auto` would choose.
     Info,
+    /// Measure PDQ on the GPU: parity with the oracle on reference images, frames/s (kernels,
+    /// end to end, CPU for comparison), the phase split and the host-to-device copy rate.
+    /// Writes report.md and report.json (see scripts/gpu-bench.sh).
+    GpuBench(bench::BenchArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -43,6 +48,7 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
+        Command::GpuBench(args) => bench::run(args),
         Command::Info => {
             info();
             Ok(0)

@@ -144,7 +144,9 @@ pub(crate) struct DeviceState {
 }
 
 /// Open the best adapter: hardware only when `hardware_only`, else any (lavapipe included).
-pub(crate) fn open(hardware_only: bool) -> Result<DeviceState, GpuError> {
+/// `optional` features are requested where the adapter has them (see `device.features()`);
+/// hashing itself needs none.
+pub(crate) fn open(hardware_only: bool, optional: wgpu::Features) -> Result<DeviceState, GpuError> {
     let candidates: Vec<_> = enumerate(hardware_only)
         .into_iter()
         .filter(|(_, s)| s.compute && (!hardware_only || s.hardware))
@@ -161,7 +163,7 @@ pub(crate) fn open(hardware_only: bool) -> Result<DeviceState, GpuError> {
         let limits = adapter.limits();
         let desc = wgpu::DeviceDescriptor {
             label: Some("vigil"),
-            required_features: wgpu::Features::empty(),
+            required_features: adapter.features() & optional,
             required_limits: limits.clone(),
             ..Default::default()
         };

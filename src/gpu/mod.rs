@@ -1,7 +1,8 @@
 //! PDQ on the GPU through wgpu/WGSL, bit-exact with [`crate::pdq::oracle`].
 //!
 //! Every wgpu call lives in this module: `context` opens the device, `pipelines`
-//! compiles the kernels of `shaders/` once, `buffers` holds the reusable per-batch buffers.
+//! compiles the kernels of `shaders/` once, `buffers` holds the reusable per-batch buffers,
+//! `timing` the measurement hooks of `vigil gpu-bench` (phase times, copy rate).
 //! The GPU runs luma → 2× (box rows, box columns) → decimation → quality → 64→16 DCT for a whole
 //! batch of images of any sizes (packed into one buffer, workgroup `y` = image) in one command
 //! encoder; the CPU uploads the constant tables and decimation indices, reads back 256 floats
@@ -14,14 +15,18 @@
 
 mod buffers;
 mod context;
+mod phash;
 mod pipelines;
+mod timing;
 
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use buffers::{BatchBuffers, DEC_PER_IMAGE, Globals, ImageParams, WORK_FLOATS_PER_IMAGE};
 use context::DeviceState;
 use pipelines::Pipelines;
+pub use timing::{BatchTiming, KernelClock, UploadTiming};
 
 use crate::pdq::Dct16;
 use crate::pdq::oracle::{self, MIN_HASHABLE_DIM};
@@ -100,6 +105,11 @@ pub struct GpuContext {
     buffers: Mutex<Option<BatchBuffers>>,
     batch_pixels: u64,
     batch_images: u64,
+    /// Timestamp queries for [`GpuContext::dct_batch_timed`]; only on contexts opened with
+    /// [`GpuContext::with_timestamps`] on an adapter that has them.
+    stamps: Option<timing::Stamps>,
+    /// The pHash kernels and buffers (`phash.rs`), built on first use.
+    phash: phash::PhashState,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -116,7 +126,12 @@ impl GpuContext {
     /// Open the best adapter: only hardware when `hardware_only` (what `Backend::Auto` asks),
     /// else any adapter including software ones such as lavapipe.
     pub fn new(hardware_only: bool) -> Result<Self, GpuError> {
-        let state = context::open(hardware_only)?;
+        Self::open_with(hardware_only, wgpu::Features::empty())
+    }
+
+    /// Open with `optional` device features requested where the adapter has them.
+    fn open_with(hardware_only: bool, optional: wgpu::Features) -> Result<Self, GpuError> {
+        let state = context::open(hardware_only, optional)?;
         let l = &state.limits;
         if l.max_storage_buffers_per_shader_stage < 8 {
             return Err(GpuError::Unsuitable(format!(
@@ -149,6 +164,7 @@ impl GpuContext {
         state
             .queue
             .write_buffer(&consts, 0, bytemuck::cast_slice(&table));
+        let stamps = timing::Stamps::new(&state);
         let ctx = Self {
             state,
             pipelines,
@@ -156,6 +172,8 @@ impl GpuContext {
             buffers: Mutex::new(None),
             batch_pixels,
             batch_images,
+            stamps,
+            phash: phash::PhashState::default(),
         };
         ctx.take_error()?;
         Ok(ctx)
@@ -214,6 +232,16 @@ impl GpuContext {
     /// [fit](Self::fits); the batch is split by the adapter's limits and each part is one
     /// command-encoder submission.
     pub fn dct_batch(&self, images: &[ImageView<'_>]) -> Result<Vec<(Dct16, u8)>, GpuError> {
+        self.dct_batch_inner(images, None)
+    }
+
+    /// [`Self::dct_batch`], with `timing` (when given) adding up each phase of each chunk. A
+    /// timed chunk waits for the GPU between phases; an untimed one is one submission.
+    fn dct_batch_inner(
+        &self,
+        images: &[ImageView<'_>],
+        mut timing: Option<&mut BatchTiming>,
+    ) -> Result<Vec<(Dct16, u8)>, GpuError> {
         if let Some(bad) = images.iter().find(|v| !self.fits(v.width(), v.height())) {
             return Err(GpuError::Batch(format!(
                 "image {}×{} does not fit the GPU path",
@@ -234,7 +262,7 @@ impl GpuContext {
                 pixels += p;
                 end += 1;
             }
-            out.extend(self.run_chunk(&images[start..end], pixels)?);
+            out.extend(self.run_chunk(&images[start..end], pixels, timing.as_deref_mut())?);
             start = end;
         }
         Ok(out)
@@ -244,8 +272,10 @@ impl GpuContext {
         &self,
         images: &[ImageView<'_>],
         total: u64,
+        mut timing: Option<&mut BatchTiming>,
     ) -> Result<Vec<(Dct16, u8)>, GpuError> {
         self.take_error()?;
+        let started = Instant::now();
         let n = images.len() as u64;
         let device = &self.state.device;
         let queue = &self.state.queue;
@@ -306,7 +336,16 @@ impl GpuContext {
         queue.write_buffer(&bufs.globals, 0, bytemuck::bytes_of(&globals));
         queue.write_buffer(&bufs.images, 0, bytemuck::cast_slice(&params));
         queue.write_buffer(&bufs.dec, 0, bytemuck::cast_slice(&dec));
+        if let Some(t) = timing.as_deref_mut() {
+            t.pack += started.elapsed();
+        }
+        let upload_started = Instant::now();
         queue.write_buffer(&bufs.pixels, 0, bytemuck::cast_slice(&pixels));
+        if let Some(t) = timing.as_deref_mut() {
+            // The writes alone: wgpu copies them to the GPU at the next submission.
+            self.submit_and_wait(Vec::new())?;
+            t.upload += upload_started.elapsed();
+        }
 
         let max_groups = self.state.limits.max_compute_workgroups_per_dimension;
         let groups = |threads: u64, size: u64| -> u32 {
@@ -318,9 +357,10 @@ impl GpuContext {
             label: Some("vigil pdq batch"),
         });
         {
+            let stamps = timing.is_some().then_some(self.stamps.as_ref()).flatten();
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("vigil pdq"),
-                timestamp_writes: None,
+                timestamp_writes: stamps.map(timing::Stamps::pass_writes),
             });
             pass.set_bind_group(0, &bufs.bind_group, &[]);
             pass.set_pipeline(&p.luma);
@@ -340,6 +380,22 @@ impl GpuContext {
             pass.set_pipeline(&p.dct_b);
             pass.dispatch_workgroups(256 / 64, ny, 1);
         }
+        if let Some(t) = timing.as_deref_mut() {
+            // The kernels alone, then the readback in an encoder of its own.
+            let kernels_started = Instant::now();
+            if let Some(s) = &self.stamps {
+                s.resolve(&mut encoder);
+            }
+            self.submit_and_wait(vec![encoder.finish()])?;
+            t.kernels_wall += kernels_started.elapsed();
+            if let Some(s) = &self.stamps {
+                t.kernels_gpu += s.read(&self.state)?;
+            }
+            encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("vigil pdq readback"),
+            });
+        }
+        let readback_started = Instant::now();
         let b_bytes = n * 256 * 4;
         encoder.copy_buffer_to_buffer(
             &bufs.work,
@@ -387,6 +443,11 @@ impl GpuContext {
         };
         bufs.staging.unmap();
         self.take_error()?;
+        if let Some(t) = timing {
+            t.readback += readback_started.elapsed();
+            t.chunks += 1;
+            t.images += images.len() as u64;
+        }
         Ok(out)
     }
 }

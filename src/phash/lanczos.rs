@@ -151,14 +151,7 @@ pub fn resize_lanczos(src: &[u8], width: u32, height: u32, out_w: u32, out_h: u3
     let vert = Coeffs::lanczos(height, out_h);
     let (ow, oh) = (out_w as usize, out_h as usize);
 
-    // Pillow 13 (python-pillow/Pillow#9549) runs the vertical pass first when the height
-    // shrinks by more than twice as many pixels as the width does; measured on 1,600 random
-    // size pairs: `ysize < in_ysize && in_ysize - ysize > 2 * (in_xsize - xsize)`.
-    let vertical_first = need_horizontal
-        && need_vertical
-        && out_h < height
-        && i64::from(height) - i64::from(out_h) > 2 * (i64::from(width) - i64::from(out_w));
-    if vertical_first {
+    if vertical_first(width, height, out_w, out_h) {
         let tmp = vertical_pass(src, w, &vert, oh);
         return horizontal_pass(&tmp, w, &horiz, ow, 0, oh);
     }
@@ -180,6 +173,19 @@ pub fn resize_lanczos(src: &[u8], width: u32, height: u32, out_w: u32, out_h: u3
             vertical_pass(&tmp, ow, &shifted, oh)
         }
     }
+}
+
+/// Whether [`resize_lanczos`] runs the vertical pass first for this resize (both passes
+/// needed, and the height shrinks by more than twice as many pixels as the width does).
+///
+/// Pillow 13 (python-pillow/Pillow#9549); measured on 1,600 random size pairs:
+/// `ysize < in_ysize && in_ysize - ysize > 2 * (in_xsize - xsize)`. The GPU resize
+/// (`src/gpu/phash.rs`) plans its passes with this same function.
+pub fn vertical_first(width: u32, height: u32, out_w: u32, out_h: u32) -> bool {
+    out_w != width
+        && out_h != height
+        && out_h < height
+        && i64::from(height) - i64::from(out_h) > 2 * (i64::from(width) - i64::from(out_w))
 }
 
 /// `ImagingResampleHorizontal_8bpc` over source rows `first..last` of a `w`-wide image.

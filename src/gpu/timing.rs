@@ -1,0 +1,309 @@
+//! Measurement hooks for `vigil gpu-bench`: per-phase times of a batch (GPU timestamp queries
+//! where the adapter has them) and the host-to-device copy rate. Hashing never goes through
+//! here: a timed batch waits for the GPU between its phases, so it is slower than
+//! [`GpuContext::dct_batch`], whose results it shares bit for bit.
+
+use std::time::{Duration, Instant};
+
+use super::context::DeviceState;
+use super::{GpuContext, GpuError};
+use crate::ImageView;
+use crate::pdq::Dct16;
+
+/// Where [`BatchTiming::kernels`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelClock {
+    /// GPU timestamps written at the start and end of the compute pass.
+    Timestamps,
+    /// Wall time from submitting the compute pass to the GPU being done with it (no transfers).
+    Wall,
+}
+
+impl KernelClock {
+    /// `timestamps` or `wall`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelClock::Timestamps => "timestamps",
+            KernelClock::Wall => "wall",
+        }
+    }
+}
+
+/// Phase times of batches run by [`GpuContext::dct_batch_timed`], summed over their chunks
+/// (one chunk = one group of images that fits the GPU buffers).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BatchTiming {
+    /// Chunks run.
+    pub chunks: u64,
+    /// Images hashed.
+    pub images: u64,
+    /// CPU: packing pixels into one `u32` each, per-image parameters, decimation indices
+    /// (and growing the GPU buffers when a chunk is the largest yet).
+    pub pack: Duration,
+    /// `queue.write_buffer` of the packed data, submitted and waited for.
+    pub upload: Duration,
+    /// GPU time of the compute pass from timestamp queries; zero without them.
+    pub kernels_gpu: Duration,
+    /// Wall time from submitting the compute pass to its completion.
+    pub kernels_wall: Duration,
+    /// Copy of the DCTs and qualities to a mappable buffer, mapping and reading them.
+    pub readback: Duration,
+}
+
+impl BatchTiming {
+    /// The kernel time to report: GPU timestamps when there were any, else wall time.
+    pub fn kernels(&self) -> (Duration, KernelClock) {
+        if self.kernels_gpu > Duration::ZERO {
+            (self.kernels_gpu, KernelClock::Timestamps)
+        } else {
+            (self.kernels_wall, KernelClock::Wall)
+        }
+    }
+
+    /// Add another timing to this one.
+    pub fn add(&mut self, o: &BatchTiming) {
+        self.chunks += o.chunks;
+        self.images += o.images;
+        self.pack += o.pack;
+        self.upload += o.upload;
+        self.kernels_gpu += o.kernels_gpu;
+        self.kernels_wall += o.kernels_wall;
+        self.readback += o.readback;
+    }
+}
+
+/// Host-to-device copy times from [`GpuContext::measure_upload`], one per repetition.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UploadTiming {
+    /// Bytes per copy.
+    pub bytes: u64,
+    /// `queue.write_buffer` from a host slice, submitted and waited for: what a batch's upload
+    /// does (wgpu copies into its own staging memory, then the GPU copies from there).
+    pub write_buffer: Vec<Duration>,
+    /// Buffer-to-buffer copy from a filled, host-visible staging buffer (`MAP_WRITE`) to a
+    /// device buffer: the bus alone. Wall time from submit to completion.
+    pub staging_copy: Vec<Duration>,
+    /// The same copies timed by GPU timestamps around them; empty when the adapter cannot
+    /// write timestamps outside passes.
+    pub staging_copy_gpu: Vec<Duration>,
+}
+
+/// A two-entry timestamp query set with its resolve and readback buffers.
+pub(crate) struct Stamps {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    /// Nanoseconds per tick.
+    period: f64,
+    /// Whether timestamps may also be written between commands of an encoder.
+    in_encoders: bool,
+}
+
+impl Stamps {
+    /// Query buffers when the device was opened with `TIMESTAMP_QUERY`, else `None`.
+    pub(crate) fn new(state: &DeviceState) -> Option<Self> {
+        let features = state.device.features();
+        if !features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return None;
+        }
+        let device = &state.device;
+        let set = device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("vigil timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        });
+        let bytes = 2 * u64::from(wgpu::QUERY_SIZE);
+        let resolve = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("vigil timestamps resolve"),
+            size: bytes,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("vigil timestamps readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Some(Self {
+            set,
+            resolve,
+            readback,
+            period: f64::from(state.queue.get_timestamp_period()),
+            in_encoders: features.contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS),
+        })
+    }
+
+    /// Timestamps at the start (index 0) and end (index 1) of a compute pass.
+    pub(crate) fn pass_writes(&self) -> wgpu::ComputePassTimestampWrites<'_> {
+        wgpu::ComputePassTimestampWrites {
+            query_set: &self.set,
+            beginning_of_pass_write_index: Some(0),
+            end_of_pass_write_index: Some(1),
+        }
+    }
+
+    /// Record the resolve of both timestamps into the readback buffer.
+    pub(crate) fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
+        encoder.resolve_query_set(&self.set, 0..2, &self.resolve, 0);
+        encoder.copy_buffer_to_buffer(&self.resolve, 0, &self.readback, 0, self.resolve.size());
+    }
+
+    /// The time between the two timestamps, once the submission that resolved them is done.
+    pub(crate) fn read(&self, state: &DeviceState) -> Result<Duration, GpuError> {
+        let ticks: Vec<u64> = read_buffer(state, &self.readback, |b| {
+            bytemuck::cast_slice::<u8, u64>(b).to_vec()
+        })?;
+        let elapsed = ticks[1].saturating_sub(ticks[0]) as f64 * self.period;
+        Ok(Duration::from_nanos(elapsed.round() as u64))
+    }
+}
+
+/// Map `buffer` (a `MAP_READ` buffer whose last write was submitted), give its bytes to `f`,
+/// unmap.
+fn read_buffer<T>(
+    state: &DeviceState,
+    buffer: &wgpu::Buffer,
+    f: impl FnOnce(&[u8]) -> T,
+) -> Result<T, GpuError> {
+    let slice = buffer.slice(..);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    state
+        .device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| GpuError::Batch(e.to_string()))?;
+    rx.recv()
+        .map_err(|_| GpuError::Batch("map callback dropped".into()))?
+        .map_err(|e| GpuError::Batch(e.to_string()))?;
+    let out = {
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Batch(e.to_string()))?;
+        f(&view)
+    };
+    buffer.unmap();
+    Ok(out)
+}
+
+impl GpuContext {
+    /// Like [`GpuContext::new`], and also asks for timestamp queries where the adapter has them
+    /// (`Features::TIMESTAMP_QUERY`, and `TIMESTAMP_QUERY_INSIDE_ENCODERS` for timing copies),
+    /// for [`Self::dct_batch_timed`] and [`Self::measure_upload`]. Hashing is the same.
+    pub fn with_timestamps(hardware_only: bool) -> Result<Self, GpuError> {
+        Self::open_with(
+            hardware_only,
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,
+        )
+    }
+
+    /// Whether this context measures kernels with GPU timestamps (else with wall time).
+    pub fn has_timestamps(&self) -> bool {
+        self.stamps.is_some()
+    }
+
+    /// [`Self::dct_batch`] with the time of each phase. The results are the same bit for bit;
+    /// the phases are submitted and waited for one after the other, so the total is a little
+    /// over an untimed batch's.
+    pub fn dct_batch_timed(
+        &self,
+        images: &[ImageView<'_>],
+    ) -> Result<(Vec<(Dct16, u8)>, BatchTiming), GpuError> {
+        let mut timing = BatchTiming::default();
+        let out = self.dct_batch_inner(images, Some(&mut timing))?;
+        Ok((out, timing))
+    }
+
+    /// Submit command buffers (none: only pending `write_buffer`s) and wait for them.
+    pub(crate) fn submit_and_wait(
+        &self,
+        commands: Vec<wgpu::CommandBuffer>,
+    ) -> Result<(), GpuError> {
+        let index = self.state.queue.submit(commands);
+        self.state
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| GpuError::Batch(e.to_string()))?;
+        self.take_error()
+    }
+
+    /// Time `reps` host-to-device copies of `bytes` (capped at the adapter's largest buffer),
+    /// both ways a batch could upload (see [`UploadTiming`]). Holds about three times `bytes`
+    /// of memory while it runs (host data, staging buffer, device buffer).
+    pub fn measure_upload(&self, bytes: u64, reps: u32) -> Result<UploadTiming, GpuError> {
+        self.take_error()?;
+        let device = &self.state.device;
+        let bytes = bytes
+            .min(self.state.limits.max_buffer_size)
+            .max(wgpu::COPY_BUFFER_ALIGNMENT)
+            / wgpu::COPY_BUFFER_ALIGNMENT
+            * wgpu::COPY_BUFFER_ALIGNMENT;
+        let host: Vec<u8> = (0..bytes)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let target = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("vigil bench upload target"),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut out = UploadTiming {
+            bytes,
+            ..UploadTiming::default()
+        };
+        // One untimed round first: the driver allocates and maps on first use.
+        for rep in 0..=reps {
+            let t = Instant::now();
+            self.state.queue.write_buffer(&target, 0, &host);
+            self.submit_and_wait(Vec::new())?;
+            if rep > 0 {
+                out.write_buffer.push(t.elapsed());
+            }
+        }
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("vigil bench upload staging"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: true,
+        });
+        staging
+            .slice(..)
+            .get_mapped_range_mut()
+            .map_err(|e| GpuError::Batch(e.to_string()))?
+            .copy_from_slice(&host);
+        staging.unmap();
+        drop(host);
+        let encoder_stamps = self.stamps.as_ref().filter(|s| s.in_encoders);
+        for rep in 0..=reps {
+            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("vigil bench upload"),
+            });
+            if let Some(s) = encoder_stamps {
+                encoder.write_timestamp(&s.set, 0);
+            }
+            encoder.copy_buffer_to_buffer(&staging, 0, &target, 0, bytes);
+            if let Some(s) = encoder_stamps {
+                encoder.write_timestamp(&s.set, 1);
+                s.resolve(&mut encoder);
+            }
+            let t = Instant::now();
+            self.submit_and_wait(vec![encoder.finish()])?;
+            let wall = t.elapsed();
+            let gpu = match encoder_stamps {
+                Some(s) => Some(s.read(&self.state)?),
+                None => None,
+            };
+            if rep > 0 {
+                out.staging_copy.push(wall);
+                out.staging_copy_gpu.extend(gpu);
+            }
+        }
+        self.take_error()?;
+        Ok(out)
+    }
+}
