@@ -14,29 +14,11 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{csv_rows, data_dir};
+use common::{csv_rows, data_dir, gpu_engine, only_gpu};
 use vigil::decode::{self, DecodeOptions};
 use vigil::pdq::{self, PdqDihedral, PdqOutput, oracle};
 use vigil::synth::{self, Pattern, mix32};
-use vigil::{Backend, Counters, Engine, ImageView, PdqHash, RgbImage};
-
-/// A GPU engine on any adapter, or `None` (skip) when there is none and the environment does
-/// not require one.
-fn gpu_engine() -> Option<Engine> {
-    match Engine::new(Backend::Gpu) {
-        Ok(e) => {
-            assert_eq!(e.backend_name(), "gpu");
-            Some(e)
-        }
-        Err(e) => {
-            if std::env::var("VIGIL_GPU_TESTS").as_deref() == Ok("require") {
-                panic!("VIGIL_GPU_TESTS=require but no GPU adapter could be opened: {e}");
-            }
-            eprintln!("skipped: no GPU adapter ({e})");
-            None
-        }
-    }
-}
+use vigil::{Backend, Engine, ImageView, PdqHash, RgbImage};
 
 fn gpu_hashes(engine: &Engine, views: &[ImageView<'_>]) -> Vec<PdqOutput> {
     engine
@@ -74,17 +56,6 @@ fn assert_same_as_oracle(
         );
         assert_eq!(g.quality, want.quality, "{label} {name}: quality");
     }
-}
-
-fn zero_counters_but_gpu(c: Counters, gpu: u64) {
-    assert_eq!(
-        c,
-        Counters {
-            gpu,
-            ..Counters::default()
-        },
-        "every image on the GPU"
-    );
 }
 
 #[test]
@@ -129,7 +100,7 @@ fn synthetic_cases_equal_oracle_and_cpp() {
     }
     let c = engine.counters();
     assert_eq!(c.check_mismatches, 0, "VIGIL_CHECK_GPU found no difference");
-    zero_counters_but_gpu(c, 2 * rows.len() as u64);
+    only_gpu(c, 2 * rows.len() as u64);
 }
 
 #[test]
@@ -156,7 +127,7 @@ fn reference_images_equal_oracle_and_upstream() {
         assert_eq!(g.hash.to_string(), *h, "{name}: pdq_ref_hash");
         assert_eq!(g.quality.to_string(), *q, "{name}: pdq_ref_quality");
     }
-    zero_counters_but_gpu(engine.counters(), images.len() as u64);
+    only_gpu(engine.counters(), images.len() as u64);
 }
 
 /// Deterministic images of varied sizes: mostly small (lavapipe is slow), some up to 700 per
@@ -229,7 +200,7 @@ fn generated_images_equal_oracle_batched_and_one_by_one() {
 
     let got = gpu_hashes(&engine, &views);
     assert_same_as_oracle("generated", &names, &views, &got);
-    zero_counters_but_gpu(engine.counters(), views.len() as u64);
+    only_gpu(engine.counters(), views.len() as u64);
 
     // One at a time, and a mixed-size sub-batch, give the same results as the big batch.
     for (k, v) in views.iter().enumerate().take(40) {
@@ -265,7 +236,7 @@ fn device_loss_rehashes_on_the_cpu() {
     let views: Vec<ImageView<'_>> = imgs.iter().map(RgbImage::view).collect();
     let names: Vec<String> = (0..views.len()).map(|i| format!("#{i}")).collect();
     let before = gpu_hashes(&engine, &views);
-    zero_counters_but_gpu(engine.counters(), 6);
+    only_gpu(engine.counters(), 6);
     engine.simulate_device_loss();
     assert!(engine.gpu().unwrap().is_lost());
     let after = gpu_hashes(&engine, &views);

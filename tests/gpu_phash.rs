@@ -13,29 +13,11 @@ mod common;
 
 use std::process::Command;
 
-use common::{csv_rows, data_dir};
+use common::{csv_rows, data_dir, gpu_engine, only_gpu};
 use vigil::decode::{self, DecodeOptions};
 use vigil::phash::{self, lanczos};
 use vigil::synth::{self, Pattern, mix32};
-use vigil::{Backend, Counters, Engine, ImageView, PHash, RgbImage};
-
-/// A GPU engine on any adapter, or `None` (skip) when there is none and the environment does
-/// not require one.
-fn gpu_engine() -> Option<Engine> {
-    match Engine::new(Backend::Gpu) {
-        Ok(e) => {
-            assert_eq!(e.backend_name(), "gpu");
-            Some(e)
-        }
-        Err(e) => {
-            if std::env::var("VIGIL_GPU_TESTS").as_deref() == Ok("require") {
-                panic!("VIGIL_GPU_TESTS=require but no GPU adapter could be opened: {e}");
-            }
-            eprintln!("skipped: no GPU adapter ({e})");
-            None
-        }
-    }
-}
+use vigil::{Backend, Engine, ImageView, PHash, RgbImage};
 
 fn gpu_phashes(engine: &Engine, views: &[ImageView<'_>]) -> Vec<PHash> {
     engine
@@ -43,17 +25,6 @@ fn gpu_phashes(engine: &Engine, views: &[ImageView<'_>]) -> Vec<PHash> {
         .into_iter()
         .map(|r| r.expect("GPU engine hashes every image"))
         .collect()
-}
-
-fn only_gpu(c: Counters, gpu: u64) {
-    assert_eq!(
-        c,
-        Counters {
-            gpu,
-            ..Counters::default()
-        },
-        "every image on the GPU"
-    );
 }
 
 /// The CPU's 32×32 bytes for a view.

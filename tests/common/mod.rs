@@ -30,3 +30,33 @@ pub fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
 pub fn hex_f32(v: &serde_json::Value) -> u32 {
     u32::from_str_radix(v.as_str().expect("hex string"), 16).expect("hex")
 }
+
+/// A GPU engine on any adapter, or `None` (skip) when there is none and the environment does
+/// not require one (`VIGIL_GPU_TESTS=require` makes a missing adapter a failure).
+pub fn gpu_engine() -> Option<vigil::Engine> {
+    match vigil::Engine::new(vigil::Backend::Gpu) {
+        Ok(e) => {
+            assert_eq!(e.backend_name(), "gpu");
+            Some(e)
+        }
+        Err(e) => {
+            if std::env::var("VIGIL_GPU_TESTS").as_deref() == Ok("require") {
+                panic!("VIGIL_GPU_TESTS=require but no GPU adapter could be opened: {e}");
+            }
+            eprintln!("skipped: no GPU adapter ({e})");
+            None
+        }
+    }
+}
+
+/// Assert that the counters show `gpu` images, all hashed on the GPU.
+pub fn only_gpu(c: vigil::Counters, gpu: u64) {
+    assert_eq!(
+        c,
+        vigil::Counters {
+            gpu,
+            ..vigil::Counters::default()
+        },
+        "every image on the GPU"
+    );
+}
