@@ -11,7 +11,7 @@ use crate::engine::Engine;
 use crate::pdq::{self, PdqHash, PdqOutput};
 use crate::phash::{self, PHash};
 use crate::scan::{self, OpenError};
-use crate::{ImageView, RgbImage};
+use crate::{ImageView, PixelLayout, RgbImage};
 
 /// Which algorithms to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +157,18 @@ impl HashError {
 /// Hash pixels already in memory (RGB8 or grey, any stride). No decoder is involved, so
 /// `opts.compat` and `opts.decode` do not apply; grey input takes upstream's grey luma path.
 pub fn hash_pixels(view: &ImageView<'_>, opts: &HashOptions) -> FileHashes {
-    let (pdq, dihedral) = pdq_of(view, opts, None);
+    let (pdq, dihedral) = match (opts.algorithms.pdq, opts.dihedral) {
+        (false, _) => (None, None),
+        (true, false) => (Some(pdq::hash(view)), None),
+        (true, true) => {
+            let d = pdq::hash_dihedral(view);
+            let out = PdqOutput {
+                hash: d.hashes[0],
+                quality: d.quality,
+            };
+            (Some(out), Some(d.hashes))
+        }
+    };
     FileHashes {
         width: view.width(),
         height: view.height(),
@@ -169,92 +180,183 @@ pub fn hash_pixels(view: &ImageView<'_>, opts: &HashOptions) -> FileHashes {
     }
 }
 
-fn pdq_of(
-    view: &ImageView<'_>,
-    opts: &HashOptions,
-    engine: Option<&Engine>,
-) -> (Option<PdqOutput>, Option<[PdqHash; 8]>) {
-    if !opts.algorithms.pdq {
-        return (None, None);
-    }
-    if opts.dihedral {
-        let d = match engine {
-            Some(e) => e.hash_batch_dihedral(std::slice::from_ref(view)).pop(),
-            None => Some(Ok(pdq::hash_dihedral(view))),
-        };
-        match d {
-            Some(Ok(d)) => (
-                Some(PdqOutput {
-                    hash: d.hashes[0],
-                    quality: d.quality,
-                }),
-                Some(d.hashes),
-            ),
-            _ => (None, None),
+/// What PDQ hashes for one decoded image under the options' compat convention.
+enum PdqInput<'a> {
+    /// The decoded pixels as they are.
+    Full(&'a RgbImage),
+    /// `cli512`: squashed to 512×512 and/or reduced to the grey channel (owned pixels).
+    Owned {
+        data: Vec<u8>,
+        width: u32,
+        height: u32,
+        grey: bool,
+    },
+    /// Not applicable under `cli512` (the upstream tool refuses the file), with the reason.
+    NotApplicable(&'static str),
+    /// PDQ not asked for.
+    Skip,
+}
+
+impl<'a> PdqInput<'a> {
+    fn new(decoded: &'a Decoded, opts: &HashOptions) -> Self {
+        if !opts.algorithms.pdq {
+            return PdqInput::Skip;
         }
-    } else {
-        let h = match engine {
-            Some(e) => e.hash_batch(std::slice::from_ref(view)).pop(),
-            None => Some(Ok(pdq::hash(view))),
-        };
-        (h.and_then(Result::ok), None)
+        let rgb = &decoded.rgb;
+        match opts.compat {
+            Compat::Full => PdqInput::Full(rgb),
+            Compat::Cli512 => {
+                if let Some(why) = cli512_refusal(decoded) {
+                    return PdqInput::NotApplicable(why);
+                }
+                let squashed = squash512(rgb);
+                let img = squashed.as_ref().unwrap_or(rgb);
+                let grey = decoded.source.channels == 1;
+                match (squashed.is_some(), grey) {
+                    (false, false) => PdqInput::Full(rgb),
+                    (_, true) => PdqInput::Owned {
+                        data: img.data.iter().step_by(3).copied().collect(),
+                        width: img.width,
+                        height: img.height,
+                        grey: true,
+                    },
+                    (true, false) => PdqInput::Owned {
+                        data: img.data.clone(),
+                        width: img.width,
+                        height: img.height,
+                        grey: false,
+                    },
+                }
+            }
+        }
+    }
+
+    fn view(&self) -> Option<ImageView<'_>> {
+        match self {
+            PdqInput::Full(rgb) => Some(rgb.view()),
+            PdqInput::Owned {
+                data,
+                width,
+                height,
+                grey,
+            } => {
+                let (layout, bpp) = if *grey {
+                    (PixelLayout::Luma8, 1)
+                } else {
+                    (PixelLayout::Rgb8, 3)
+                };
+                Some(
+                    ImageView::new(data, *width, *height, *width as usize * bpp, layout)
+                        .expect("buffer sized from the image"),
+                )
+            }
+            PdqInput::NotApplicable(_) | PdqInput::Skip => None,
+        }
     }
 }
 
 /// Hash decoded pixels with the options' compat convention.
 pub fn hash_decoded(decoded: &Decoded, opts: &HashOptions) -> FileHashes {
-    hash_decoded_impl(decoded, opts, None)
+    hash_decoded_impl(&[decoded], opts, None).remove(0)
 }
 
 /// [`hash_decoded`] with PDQ and pHash computed by `engine` (GPU, CPU or scalar backend; on a
 /// GPU engine pHash's resize runs on the GPU and its DCT on the CPU, see
 /// [`Engine::phash_batch`]).
 pub fn hash_decoded_with(decoded: &Decoded, opts: &HashOptions, engine: &Engine) -> FileHashes {
+    hash_decoded_impl(&[decoded], opts, Some(engine)).remove(0)
+}
+
+/// Hash many decoded images at once: one [`Engine`] batch for PDQ and one for pHash, so a GPU
+/// engine sees the whole batch. Results are in input order and equal to hashing each image
+/// with [`hash_decoded_with`].
+pub fn hash_decoded_batch(
+    decoded: &[&Decoded],
+    opts: &HashOptions,
+    engine: &Engine,
+) -> Vec<FileHashes> {
     hash_decoded_impl(decoded, opts, Some(engine))
 }
 
-fn hash_decoded_impl(decoded: &Decoded, opts: &HashOptions, engine: Option<&Engine>) -> FileHashes {
-    let rgb = &decoded.rgb;
-    let mut out = FileHashes {
-        width: rgb.width,
-        height: rgb.height,
-        format: Some(decoded.format),
-        pdq: None,
-        pdq_not_applicable: None,
-        dihedral: None,
-        phash: opts.algorithms.phash.then(|| {
-            let view = rgb.view();
-            engine
-                .and_then(|e| e.phash_batch(std::slice::from_ref(&view)).pop())
-                .and_then(Result::ok)
-                .unwrap_or_else(|| phash::hash(&view))
-        }),
+fn hash_decoded_impl(
+    decoded: &[&Decoded],
+    opts: &HashOptions,
+    engine: Option<&Engine>,
+) -> Vec<FileHashes> {
+    let inputs: Vec<PdqInput<'_>> = decoded.iter().map(|d| PdqInput::new(d, opts)).collect();
+    let views: Vec<ImageView<'_>> = inputs.iter().filter_map(PdqInput::view).collect();
+    // PDQ for the applicable images, in order: (hash+quality, dihedral hashes).
+    let mut pdq_results: std::vec::IntoIter<(Option<PdqOutput>, Option<[PdqHash; 8]>)> =
+        if opts.dihedral {
+            let all: Vec<_> = match engine {
+                Some(e) => e
+                    .hash_batch_dihedral(&views)
+                    .into_iter()
+                    .map(Result::ok)
+                    .collect(),
+                None => views.iter().map(|v| Some(pdq::hash_dihedral(v))).collect(),
+            };
+            all.into_iter()
+                .map(|d| match d {
+                    Some(d) => (
+                        Some(PdqOutput {
+                            hash: d.hashes[0],
+                            quality: d.quality,
+                        }),
+                        Some(d.hashes),
+                    ),
+                    None => (None, None),
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+        } else {
+            let all: Vec<_> = match engine {
+                Some(e) => e.hash_batch(&views).into_iter().map(Result::ok).collect(),
+                None => views.iter().map(|v| Some(pdq::hash(v))).collect(),
+            };
+            all.into_iter()
+                .map(|h| (h, None))
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+    let mut phashes = if opts.algorithms.phash {
+        let rgb_views: Vec<ImageView<'_>> = decoded.iter().map(|d| d.rgb.view()).collect();
+        let hashes: Vec<PHash> = match engine {
+            Some(e) => e
+                .phash_batch(&rgb_views)
+                .into_iter()
+                .zip(&rgb_views)
+                .map(|(r, v)| r.unwrap_or_else(|_| phash::hash(v)))
+                .collect(),
+            None => rgb_views.iter().map(phash::hash).collect(),
+        };
+        hashes.into_iter().map(Some).collect::<Vec<_>>().into_iter()
+    } else {
+        vec![None; decoded.len()].into_iter()
     };
-    match opts.compat {
-        Compat::Full => (out.pdq, out.dihedral) = pdq_of(&rgb.view(), opts, engine),
-        Compat::Cli512 => {
-            if !opts.algorithms.pdq {
-                return out;
-            }
-            match cli512_refusal(decoded) {
-                Some(why) => out.pdq_not_applicable = Some(why),
-                None => {
-                    let squashed = squash512(rgb);
-                    let img = squashed.as_ref().unwrap_or(rgb);
-                    if decoded.source.channels == 1 {
-                        let grey: Vec<u8> = img.data.iter().step_by(3).copied().collect();
-                        let view =
-                            ImageView::luma8(&grey, img.width, img.height, img.width as usize)
-                                .expect("grey buffer sized from the image");
-                        (out.pdq, out.dihedral) = pdq_of(&view, opts, engine);
-                    } else {
-                        (out.pdq, out.dihedral) = pdq_of(&img.view(), opts, engine);
-                    }
+    decoded
+        .iter()
+        .zip(&inputs)
+        .map(|(d, input)| {
+            let mut out = FileHashes {
+                width: d.rgb.width,
+                height: d.rgb.height,
+                format: Some(d.format),
+                pdq: None,
+                pdq_not_applicable: None,
+                dihedral: None,
+                phash: phashes.next().flatten(),
+            };
+            match input {
+                PdqInput::Skip => {}
+                PdqInput::NotApplicable(why) => out.pdq_not_applicable = Some(why),
+                PdqInput::Full(_) | PdqInput::Owned { .. } => {
+                    (out.pdq, out.dihedral) = pdq_results.next().unwrap_or((None, None));
                 }
             }
-        }
-    }
-    out
+            out
+        })
+        .collect()
 }
 
 /// Why the upstream C++ CLI (CImg decode) would not hash this file, if it would not.

@@ -33,7 +33,7 @@ pub mod synth;
 pub use engine::{Backend, Counters, Engine, EngineError};
 pub use hasher::{
     Algorithms, Compat, FileHashes, HashError, HashOptions, PdqResult, hash_bytes, hash_decoded,
-    hash_decoded_with, hash_file, hash_pixels,
+    hash_decoded_batch, hash_decoded_with, hash_file, hash_pixels,
 };
 pub use pdq::PdqHash;
 pub use phash::PHash;

@@ -16,9 +16,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use crossbeam_channel::{Receiver, Sender, unbounded};
-use vigil::decode::{self, DecodeError, DecodeOptions};
+use vigil::decode::{self, DecodeError, DecodeOptions, Decoded};
 use vigil::scan::{Entry, EntryKind, Inputs, MemoryBudget, read_input};
-use vigil::{Algorithms, Backend, Compat, Engine, FileHashes, HashOptions, hash_decoded_with};
+use vigil::{
+    Algorithms, Backend, Compat, Engine, FileHashes, HashOptions, hash_decoded_batch,
+    hash_decoded_with,
+};
 
 use super::output::{Format, Record, Status, Writer};
 
@@ -124,7 +127,41 @@ enum Outcome {
 struct Ctx {
     opts: HashOptions,
     budget: MemoryBudget,
-    engine: Engine,
+    engine: Arc<Engine>,
+    /// With a GPU engine: the stage that gathers decoded images from all workers into one
+    /// engine batch (so the GPU sees many images per submission while the other workers go on
+    /// decoding). `None` on CPU engines, where each worker hashes its own image.
+    batcher: Option<Sender<BatchJob>>,
+}
+
+/// A decoded image for the batching stage, and where to send its hashes.
+type BatchJob = (Decoded, Sender<FileHashes>);
+
+/// Gather jobs into batches of up to `max` (one per worker, since each worker waits for its
+/// result), hash each batch with one engine call per algorithm, and reply in order.
+fn spawn_batcher(engine: Arc<Engine>, opts: HashOptions, max: usize) -> Sender<BatchJob> {
+    let (tx, rx) = unbounded::<BatchJob>();
+    std::thread::spawn(move || {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < max {
+                match rx.recv_timeout(Duration::from_millis(2)) {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let decoded: Vec<&Decoded> = batch.iter().map(|(d, _)| d).collect();
+            // A panic drops the reply senders, so each waiting worker records a failure.
+            if let Ok(hashes) = catch_unwind(AssertUnwindSafe(|| {
+                hash_decoded_batch(&decoded, &opts, &engine)
+            })) {
+                for ((_, reply), h) in batch.iter().zip(hashes) {
+                    let _ = reply.send(h);
+                }
+            }
+        }
+    });
+    tx
 }
 
 fn not_an_image(entry: &Entry, bytes: &[u8]) -> Outcome {
@@ -179,7 +216,20 @@ fn process(entry: &Entry, ctx: &Ctx) -> Outcome {
     let _permit = ctx.budget.acquire(pixels * 8 + read.bytes.len() as u64);
     let run = || -> Outcome {
         match decode::decode(&read.bytes, &ctx.opts.decode) {
-            Ok(d) => Outcome::Hashed(Box::new(hash_decoded_with(&d, &ctx.opts, &ctx.engine))),
+            Ok(d) => match &ctx.batcher {
+                Some(batcher) => {
+                    let (reply, result) = crossbeam_channel::bounded(1);
+                    match batcher
+                        .send((d, reply))
+                        .ok()
+                        .and_then(|()| result.recv().ok())
+                    {
+                        Some(h) => Outcome::Hashed(Box::new(h)),
+                        None => Outcome::Failed("internal error while hashing (batch)".into()),
+                    }
+                }
+                None => Outcome::Hashed(Box::new(hash_decoded_with(&d, &ctx.opts, &ctx.engine))),
+            },
             Err(e) => decode_failure(e),
         }
     };
@@ -330,17 +380,21 @@ pub fn run(args: HashArgs) -> anyhow::Result<i32> {
         BackendArg::Cpu => Backend::Cpu,
         BackendArg::Scalar => Backend::Scalar,
     };
-    let engine = Engine::new(backend).context("--backend")?;
-    let ctx = Arc::new(Ctx {
-        opts: HashOptions {
-            algorithms,
-            dihedral: args.dihedral,
-            compat,
-            decode: DecodeOptions {
-                max_pixels: args.max_pixels,
-                exif_rotate: args.exif_rotate,
-            },
+    let engine = Arc::new(Engine::new(backend).context("--backend")?);
+    let opts = HashOptions {
+        algorithms,
+        dihedral: args.dihedral,
+        compat,
+        decode: DecodeOptions {
+            max_pixels: args.max_pixels,
+            exif_rotate: args.exif_rotate,
         },
+    };
+    let batcher =
+        (engine.backend_name() == "gpu").then(|| spawn_batcher(engine.clone(), opts.clone(), jobs));
+    let ctx = Arc::new(Ctx {
+        opts,
+        batcher,
         budget: MemoryBudget::new(args.max_memory),
         engine,
     });
