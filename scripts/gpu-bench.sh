@@ -128,7 +128,8 @@ fi
 
 # --- NVIDIA ICD ------------------------------------------------------------------------------
 nvidia_json=
-for f in /etc/vulkan/icd.d/*.json /usr/share/vulkan/icd.d/*.json /usr/local/share/vulkan/icd.d/*.json; do
+for f in /etc/vulkan/icd.d/*.json /usr/share/vulkan/icd.d/*.json /usr/local/share/vulkan/icd.d/*.json \
+    /usr/local/nvidia/share/vulkan/icd.d/*.json; do
     [ -e "$f" ] && grep -qi nvidia "$f" && nvidia_json=$f && break
 done
 nvidia_lib=$(ldconfig -p 2>/dev/null | awk '/libGLX_nvidia\.so\.0 / {print $NF; exit}')
@@ -137,8 +138,14 @@ if [ -z "$nvidia_lib" ]; then
         [ -e "$d/libGLX_nvidia.so.0" ] && nvidia_lib="$d/libGLX_nvidia.so.0" && break
     done
 fi
+note "icd dirs: $(ls /etc/vulkan/icd.d /usr/share/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d 2>&1 | tr "\n" " ")"
 note "nvidia vulkan driver: library ${nvidia_lib:-none}, ICD JSON ${nvidia_json:-none}"
-if [ -n "$nvidia_lib" ] && [ -z "$nvidia_json" ] && [ -z "${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-}" ]; then
+if [ -n "$nvidia_json" ] && [ -z "${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-}" ] &&
+    case $nvidia_json in /etc/* | /usr/share/* | /usr/local/share/*) false ;; *) true ;; esac; then
+    # Outside the loader's search path (e.g. /usr/local/nvidia in containers): name it.
+    export VK_DRIVER_FILES="$nvidia_json" VK_ICD_FILENAMES="$nvidia_json"
+    note "nvidia vulkan driver: VK_DRIVER_FILES=$nvidia_json"
+elif [ -n "$nvidia_lib" ] && [ -z "$nvidia_json" ] && [ -z "${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-}" ]; then
     cat >"$tmp/nvidia_icd.json" <<EOF
 { "file_format_version": "1.0.0",
   "ICD": { "library_path": "$nvidia_lib", "api_version": "1.3.0" } }

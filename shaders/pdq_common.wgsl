@@ -29,14 +29,15 @@ struct ImageParams {
     offset: u32,
     width: u32,
     height: u32,
-    // 1: `pixels` holds grey in the low byte; 0: R | G << 8 | B << 16.
+    // 1: one grey byte per pixel; 0: three bytes R, G, B per pixel.
     grey: u32,
     // Box window along rows (from the width) and along columns (from the height).
     win_rows: u32,
     win_cols: u32,
     // 1 for exactly 64×64 images, which upstream copies without blurring.
     skip_blur: u32,
-    pad: u32,
+    // First word of this image's bytes in `pixels`.
+    src_word: u32,
 }
 
 @group(0) @binding(0) var<uniform> globals: Globals;
@@ -45,6 +46,7 @@ struct ImageParams {
 @group(0) @binding(2) var<storage, read> consts: array<f32>;
 // Per image 128 entries: 64 decimation row indices, then 64 column indices.
 @group(0) @binding(3) var<storage, read> dec: array<u32>;
+// The images' bytes, each image starting on a word boundary.
 @group(0) @binding(4) var<storage, read> pixels: array<u32>;
 @group(0) @binding(5) var<storage, read_write> buf_a: array<f32>;
 @group(0) @binding(6) var<storage, read_write> buf_b: array<f32>;

@@ -132,7 +132,8 @@ fn reference_images_equal_oracle_and_upstream() {
 
 /// Deterministic images of varied sizes: mostly small (lavapipe is slow), some up to 700 per
 /// side, every pattern, some grey, and the boundary sizes 64×64 (copied unblurred), 5×5,
-/// 128/129 (window 1 → 2) and 256/257 (2 → 3).
+/// 128/129 (window 1 → 2), 256/257 (2 → 3), and rows of 4096 (window 32, the widest the row
+/// kernel stages in workgroup memory) and beyond (windows 33 and 40 walk global memory).
 fn generated_set(count: u32) -> Vec<(String, RgbImage, bool)> {
     let mut out = Vec::new();
     let fixed = [
@@ -146,6 +147,10 @@ fn generated_set(count: u32) -> Vec<(String, RgbImage, bool)> {
         (257, 256),
         (63, 65),
         (64, 65),
+        (4096, 6),
+        (4097, 5),
+        (5000, 33),
+        (7, 5000),
     ];
     for i in 0..count {
         let r = mix32(i.wrapping_mul(2_654_435_761) ^ 0x5eed);
@@ -211,6 +216,18 @@ fn generated_images_equal_oracle_batched_and_one_by_one() {
             names[k]
         );
     }
+    // Small chunks: many submissions in flight in turn through both upload and readback
+    // buffers (the pipelined path), with the same results.
+    let gpu = engine.gpu().expect("GPU engine");
+    let default_chunk = gpu.chunk_pixels();
+    gpu.set_chunk_pixels(60_000);
+    assert_eq!(gpu.chunk_pixels(), 60_000);
+    let chunked = gpu_hashes(&engine, &views[..300]);
+    gpu.set_chunk_pixels(default_chunk);
+    for (k, g) in chunked.iter().enumerate() {
+        assert_eq!(*g, got[k], "small chunks: {}", names[k]);
+    }
+
     let picks: Vec<usize> = (0..views.len()).step_by(37).collect();
     let sub: Vec<ImageView<'_>> = picks.iter().map(|&k| views[k]).collect();
     let sub_got = gpu_hashes(&engine, &sub);

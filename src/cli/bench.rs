@@ -22,7 +22,7 @@ use anyhow::{Context, bail};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 use vigil::decode::{self, DecodeOptions};
-use vigil::gpu::{BatchTiming, GpuContext, UploadTiming};
+use vigil::gpu::{BatchTiming, GpuContext, KERNELS, UploadTiming};
 use vigil::pdq::{PdqDihedral, PdqOutput, oracle};
 use vigil::synth::{self, Pattern};
 use vigil::{Backend, Engine, ImageView, RgbImage};
@@ -37,9 +37,14 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N")]
     frames: Option<usize>,
     /// Frames per `Engine::hash_batch` call (the engine splits a call into GPU chunks that fit
-    /// its buffers).
-    #[arg(long, default_value_t = 256, value_name = "N")]
-    batch: usize,
+    /// its buffers) [default: all the frames].
+    #[arg(long, value_name = "N")]
+    batch: Option<usize>,
+    /// Pixels per GPU chunk to time, comma-separated; the first is also the engine's setting
+    /// for the headline figures [default: the engine's default, then 2^24, 2^25, 2^27 on a
+    /// hardware GPU].
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    chunk_pixels: Vec<u64>,
     /// Frame size.
     #[arg(long, default_value = "1280x720", value_name = "WxH", value_parser = parse_size)]
     size: (u32, u32),
@@ -78,7 +83,7 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 
 /// Run the benchmark; see the module docs for the exit code.
 pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
-    if args.batch == 0 || args.reps == 0 || args.frames == Some(0) {
+    if args.batch == Some(0) || args.reps == 0 || args.frames == Some(0) {
         bail!("--batch, --reps and --frames must be at least 1");
     }
     let started = SystemTime::now();
@@ -106,7 +111,24 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     let frames = args.frames.unwrap_or(if software { 6 } else { 1024 });
     let copy_mib = args.copy_mib.unwrap_or(if software { 16 } else { 256 });
     let (w, h) = args.size;
-    let per_chunk = (ctx.batch_pixels() / (u64::from(w) * u64::from(h))).min(ctx.batch_images());
+    let batch = args.batch.unwrap_or(frames);
+    let gpu = engine.gpu().context("the GPU engine has a GPU context")?;
+    let mut chunk_sizes = args.chunk_pixels.clone();
+    if chunk_sizes.is_empty() {
+        chunk_sizes.push(gpu.chunk_pixels());
+        if !software {
+            chunk_sizes.extend([1 << 24, 1 << 25, 1 << 27].into_iter().filter(|c| *c != gpu.chunk_pixels()));
+        }
+    }
+    for c in &mut chunk_sizes {
+        gpu.set_chunk_pixels(*c);
+        *c = gpu.chunk_pixels(); // as clamped
+    }
+    gpu.set_chunk_pixels(chunk_sizes[0]);
+    ctx.set_chunk_pixels(chunk_sizes[0]);
+    let frame_pixels = u64::from(w) * u64::from(h);
+    let chunk_frames = |c: u64| (c / frame_pixels).clamp(1, ctx.batch_images());
+    let per_chunk = chunk_frames(chunk_sizes[0]);
 
     report.line("# vigil gpu-bench\n");
     report.line(&format!(
@@ -130,14 +152,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     ));
     report.line(&format!(
         "- kernel clock: {}; frames: {frames} distinct {w}×{h} synthetic (blocks); batches of \
-         {} frames; GPU chunks of up to {per_chunk} frames ({} pixels, {} images); {} reps, \
-         medians",
+         {} frames; GPU chunks of up to {per_chunk} frames ({} pixels; buffers hold {} pixels, \
+         {} images); {} reps, medians",
         if ctx.has_timestamps() {
             "GPU timestamps"
         } else {
             "wall time (no timestamp queries)"
         },
-        args.batch,
+        batch,
+        chunk_sizes[0],
         ctx.batch_pixels(),
         ctx.batch_images(),
         args.reps
@@ -177,11 +200,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         .collect();
     let gen_time = gen_started.elapsed();
     let views: Vec<ImageView<'_>> = images.iter().map(RgbImage::view).collect();
-    let batches: Vec<&[ImageView<'_>]> = views.chunks(args.batch).collect();
+    let batches: Vec<&[ImageView<'_>]> = views.chunks(batch).collect();
 
     // End to end through the engine (the path `vigil hash --backend gpu` takes).
     let before = engine.counters();
-    let warm = &views[..views.len().min(args.batch)];
+    let warm = &views[..views.len().min(batch)];
     unwrap_all(engine.hash_batch(warm))?;
     let mut gpu_out: Vec<PdqOutput> = Vec::new();
     let mut e2e = Vec::new();
@@ -242,6 +265,36 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         }
         cpu_differs = Some(cpu_out.iter().zip(&gpu_out).filter(|(a, b)| a != b).count());
     }
+    // The other chunk sizes: end to end and kernels (results compared with the first run).
+    let mut sweep: Vec<(u64, Duration, Duration)> = Vec::new();
+    let mut sweep_differs = 0usize;
+    for &c in &chunk_sizes[1..] {
+        gpu.set_chunk_pixels(c);
+        ctx.set_chunk_pixels(c);
+        unwrap_all(engine.hash_batch(warm))?;
+        let mut e = Vec::new();
+        for _ in 0..args.reps {
+            let t = Instant::now();
+            let mut at = 0;
+            for b in &batches {
+                let got = unwrap_all(engine.hash_batch(b))?;
+                sweep_differs += got.iter().zip(&gpu_out[at..]).filter(|(a, b)| a != b).count();
+                at += b.len();
+            }
+            e.push(t.elapsed());
+        }
+        let mut k = Vec::new();
+        for _ in 0..args.reps {
+            let mut timing = BatchTiming::default();
+            for b in &batches {
+                timing.add(&ctx.dct_batch_timed(b)?.1);
+            }
+            k.push(timing.kernels().0);
+        }
+        sweep.push((c, median(&e), median(&k)));
+    }
+    gpu.set_chunk_pixels(chunk_sizes[0]);
+    ctx.set_chunk_pixels(chunk_sizes[0]);
     drop(views);
     drop(images);
 
@@ -307,13 +360,62 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         ));
     }
 
+    // Host-to-device reference: the best whole path from host memory (median of each).
+    let h2d = [
+        &upload.write_buffer,
+        &upload.write_buffer_with,
+        &upload.mapped_write,
+    ]
+    .iter()
+    .filter(|d| !d.is_empty())
+    .map(|d| upload.bytes as f64 / median(d).as_secs_f64().max(1e-12) / 1e9)
+    .fold(0.0f64, f64::max);
+    let frame_bytes = 3.0 * frame_pixels as f64;
+    let gb = |d: Duration| fps(d) * frame_bytes / 1e9;
+    report.line(&format!(
+        "\nEnd to end moves {:.2} GB/s of RGB pixels to the GPU ({:.2} MB a frame): {:.0} % of \
+         the measured host → device rate ({h2d:.2} GB/s, best whole path below).",
+        gb(e2e_med),
+        frame_bytes / 1e6,
+        100.0 * gb(e2e_med) / h2d.max(1e-12)
+    ));
+    let mut sweep_rows = vec![(chunk_sizes[0], e2e_med, kernels)];
+    sweep_rows.extend(sweep.iter().copied());
+    if sweep_rows.len() > 1 {
+        report.line("\n## Chunk size (pixels per submission)\n");
+        report.line(&format!(
+            "Results at every size equal the first size's: {} different.\n",
+            sweep_differs
+        ));
+        report.line(
+            "| chunk pixels | frames/chunk | kernels frames/s | end-to-end frames/s | end-to-end GB/s | % of host → device |",
+        );
+        report.line("|---:|---:|---:|---:|---:|---:|");
+        for (c, e, k) in &sweep_rows {
+            report.line(&format!(
+                "| {c} | {} | {:.1} | {:.1} | {:.2} | {:.0} % |",
+                chunk_frames(*c),
+                fps(*k),
+                fps(*e),
+                gb(*e),
+                100.0 * gb(*e) / h2d.max(1e-12)
+            ));
+        }
+    }
+
     report.line("\n## GPU split (timed batches: each phase submitted and waited for alone)\n");
     report.line("| phase | ms/frame | share |");
     report.line("|---|---:|---:|");
     let share = |d: Duration| 100.0 * d.as_secs_f64() / split_total.as_secs_f64().max(1e-12);
     let srow = |name: &str, d: Duration| format!("| {name} | {:.3} | {:.1} % |", ms(d), share(d));
-    report.line(&srow("pack pixels (CPU, 1 thread)", pack));
-    report.line(&srow("upload (`queue.write_buffer` + submit)", up));
+    report.line(&srow(
+        &format!(
+            "pack: parameters, and pixels copied into the mapped upload buffer ({} threads)",
+            rayon::current_num_threads()
+        ),
+        pack,
+    ));
+    report.line(&srow("upload (submit the staged copy, wait)", up));
     report.line(&srow("kernels, submit to done (wall)", kernels_wall));
     if clock.name() == "timestamps" {
         report.line(&format!(
@@ -324,6 +426,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     report.line(&srow("readback (copy, map, read)", readback));
     report.line(&srow("median + bits (CPU, 1 thread)", bits));
     report.line(&format!("| total | {:.3} | 100 % |", ms(split_total)));
+    let kernel_split: Vec<Duration> = (0..KERNELS.len())
+        .map(|i| phase(&|s| s.0.kernel_split[i]))
+        .collect();
+    if kernel_split.iter().any(|d| !d.is_zero()) {
+        let sum: Duration = kernel_split.iter().sum();
+        report.line("\n## Kernels (GPU timestamps, each kernel in a compute pass of its own)\n");
+        report.line("| kernel | µs/frame | share |");
+        report.line("|---|---:|---:|");
+        for (name, d) in KERNELS.iter().zip(&kernel_split) {
+            report.line(&format!(
+                "| `{name}` | {:.2} | {:.1} % |",
+                ms(*d) * 1e3,
+                100.0 * d.as_secs_f64() / sum.as_secs_f64().max(1e-12)
+            ));
+        }
+    }
 
     let gbs = |bytes: u64, d: &[Duration]| -> Option<(f64, f64)> {
         if d.is_empty() {
@@ -339,17 +457,26 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     ));
     report.line("| method | GB/s (median) | GB/s (best) |");
     report.line("|---|---:|---:|");
-    let methods: [(&str, &[Duration]); 3] = [
+    let methods: [(&str, &[Duration]); 5] = [
         (
-            "`queue.write_buffer` + submit (what a batch does)",
+            "`queue.write_buffer` from host memory + submit, wait",
             &upload.write_buffer,
         ),
         (
-            "staging buffer → device buffer copy, wall",
+            "`queue.write_buffer_with` filled by all threads + submit, wait",
+            &upload.write_buffer_with,
+        ),
+        (
+            "`MAP_WRITE` buffer mapped, filled by all threads, copied to a device buffer, wait (what a batch does)",
+            &upload.mapped_write,
+        ),
+        (
+            "filled `MAP_WRITE` buffer → device buffer copy alone, wall (device-side when the \
+             driver puts `MAP_WRITE` memory on the card)",
             &upload.staging_copy,
         ),
         (
-            "staging buffer → device buffer copy, GPU timestamps",
+            "the same copy, GPU timestamps",
             &upload.staging_copy_gpu,
         ),
     ];
@@ -393,7 +520,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         "frames": frames,
         "width": w,
         "height": h,
-        "batch": args.batch,
+        "batch": batch,
+        "chunk_pixels": chunk_sizes[0],
+        "host_to_device_gb_per_s": h2d,
+        "e2e_gb_per_s": gb(e2e_med),
+        "e2e_share_of_host_to_device": gb(e2e_med) / h2d.max(1e-12),
+        "chunk_sweep": sweep_rows.iter().map(|(c, e, k)| json!({
+            "chunk_pixels": c,
+            "frames_per_chunk": chunk_frames(*c),
+            "kernels_fps": fps(*k),
+            "e2e_fps": fps(*e),
+            "e2e_gb_per_s": gb(*e),
+        })).collect::<Vec<_>>(),
+        "chunk_sweep_different": sweep_differs,
         "gpu_chunk_frames": per_chunk,
         "batch_pixels": ctx.batch_pixels(),
         "batch_images": ctx.batch_images(),
@@ -430,6 +569,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             "bits": ms(bits),
             "total": ms(split_total),
         },
+        "kernel_us_per_frame": KERNELS.iter().zip(&kernel_split).map(|(k, d)| json!({
+            "kernel": k,
+            "us": ms(*d) * 1e3,
+        })).collect::<Vec<_>>(),
         "upload": upload_json(&upload, &gbs),
     });
     write_outputs(&args.out, &report.md, &json)?;
@@ -443,6 +586,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         && parity.images > 0
         && cpu_differs.unwrap_or(0) == 0
         && split_differs == 0
+        && sweep_differs == 0
         && fallback == 0
         && parity.fallback == 0;
     Ok(if clean { 0 } else { 1 })
@@ -463,6 +607,8 @@ fn upload_json(u: &UploadTiming, gbs: &Rates<'_>) -> Value {
     json!({
         "bytes": u.bytes,
         "write_buffer": one(&u.write_buffer),
+        "write_buffer_with_parallel": one(&u.write_buffer_with),
+        "mapped_write_parallel": one(&u.mapped_write),
         "staging_copy_wall": one(&u.staging_copy),
         "staging_copy_gpu": one(&u.staging_copy_gpu),
     })

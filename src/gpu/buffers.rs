@@ -21,13 +21,13 @@ pub(crate) struct Globals {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
 pub(crate) struct ImageParams {
-    /// First pixel of the image in the packed pixel and luma buffers.
+    /// First pixel of the image in the luma and box-filter buffers.
     pub offset: u32,
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
     pub height: u32,
-    /// 1 when the pixels are grey.
+    /// 1 when the pixels are grey (one byte each), 0 for RGB (three bytes each).
     pub grey: u32,
     /// Box window along rows (`jarosz_window(width)`).
     pub win_rows: u32,
@@ -35,8 +35,8 @@ pub(crate) struct ImageParams {
     pub win_cols: u32,
     /// 1 for exactly 64×64 images (no blur, upstream's special case).
     pub skip_blur: u32,
-    /// Padding to 32 bytes.
-    pub pad: u32,
+    /// First word of the image's bytes in the pixel buffer.
+    pub src_word: u32,
 }
 
 /// Floats of `work` per image: the 64×64 buffer, T (16×64) and B (16×16).
@@ -67,9 +67,33 @@ pub(crate) struct BatchBuffers {
     pub buf_b: wgpu::Buffer,
     pub work: wgpu::Buffer,
     pub quality: wgpu::Buffer,
-    /// MAP_READ copy of B (256 floats per image) followed by the qualities (one u32 each).
-    pub staging: wgpu::Buffer,
+    /// Two MAP_READ buffers, used in turn by consecutive chunks so that one can be read while
+    /// the next chunk runs: B (256 floats per image) followed by the qualities (one u32 each).
+    pub staging: [wgpu::Buffer; 2],
     pub bind_group: wgpu::BindGroup,
+    /// Two `MAP_WRITE` buffers the CPU packs image bytes into, used in turn by consecutive
+    /// chunks: one is filled while the GPU copies from the other. Where the driver places
+    /// such memory on the card (resizable BAR), the CPU's writes are the bus transfer.
+    pub upload: [wgpu::Buffer; 2],
+    /// Whether each upload buffer is mapped, or when it will be.
+    pub upload_state: [UploadState; 2],
+}
+
+/// Where an upload buffer stands.
+pub(crate) enum UploadState {
+    /// Mapped for writing.
+    Mapped,
+    /// Unmapped and used by a submission; `map_async` was called after it, and reports here.
+    Pending(
+        wgpu::SubmissionIndex,
+        std::sync::mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
+    ),
+}
+
+/// Bytes an upload buffer needs for `pixels` pixels of `images` images: at most 3 per pixel,
+/// and up to 3 of padding per image (each image starts on a word).
+pub(crate) fn upload_bytes(pixels: u64, images: u64) -> u64 {
+    3 * pixels + 4 * images
 }
 
 fn storage(
@@ -126,7 +150,12 @@ impl BatchBuffers {
             images_cap * DEC_PER_IMAGE * 4,
             copy_dst,
         );
-        let pixels_buf = storage(device, "vigil pixels", pixels_cap * 4, copy_dst);
+        let pixels_buf = storage(
+            device,
+            "vigil pixels",
+            upload_bytes(pixels_cap, images_cap).next_multiple_of(4),
+            copy_dst,
+        );
         let buf_a = storage(
             device,
             "vigil buf_a",
@@ -146,11 +175,13 @@ impl BatchBuffers {
             copy_src,
         );
         let quality = storage(device, "vigil quality", images_cap * 4, copy_src);
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("vigil staging"),
-            size: images_cap * (256 + 1) * 4,
-            usage: wgpu::BufferUsages::MAP_READ | copy_dst,
-            mapped_at_creation: false,
+        let staging = [0, 1].map(|_| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("vigil staging"),
+                size: images_cap * (256 + 1) * 4,
+                usage: wgpu::BufferUsages::MAP_READ | copy_dst,
+                mapped_at_creation: false,
+            })
         });
         fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
             wgpu::BindGroupEntry {
@@ -173,7 +204,17 @@ impl BatchBuffers {
                 entry(8, &quality),
             ],
         });
+        let upload = [0, 1].map(|_| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("vigil upload"),
+                size: upload_bytes(pixels_cap, images_cap).next_multiple_of(4),
+                usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: true,
+            })
+        });
         Self {
+            upload,
+            upload_state: [UploadState::Mapped, UploadState::Mapped],
             pixels_cap,
             images_cap,
             globals,
@@ -224,7 +265,7 @@ mod tests {
             ("win_rows", std::mem::offset_of!(ImageParams, win_rows)),
             ("win_cols", std::mem::offset_of!(ImageParams, win_cols)),
             ("skip_blur", std::mem::offset_of!(ImageParams, skip_blur)),
-            ("pad", std::mem::offset_of!(ImageParams, pad)),
+            ("src_word", std::mem::offset_of!(ImageParams, src_word)),
         ];
         let rust: Vec<(String, u32)> = rust
             .iter()

@@ -23,10 +23,12 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use buffers::{BatchBuffers, DEC_PER_IMAGE, Globals, ImageParams, WORK_FLOATS_PER_IMAGE};
+use buffers::{
+    BatchBuffers, DEC_PER_IMAGE, Globals, ImageParams, UploadState, WORK_FLOATS_PER_IMAGE,
+};
 use context::DeviceState;
 use pipelines::Pipelines;
-pub use timing::{BatchTiming, KernelClock, UploadTiming};
+pub use timing::{BatchTiming, KERNELS, KernelClock, UploadTiming};
 
 use crate::pdq::Dct16;
 use crate::pdq::oracle::{self, MIN_HASHABLE_DIM};
@@ -34,8 +36,16 @@ use crate::{ImageView, PixelLayout};
 
 /// The largest side the GPU takes: box windows up to 256 keep `div_small` exact.
 pub const MAX_SIDE: u32 = 32_767;
-/// Upper bound on the pixels of one batch (each of three buffers holds 4 bytes per pixel).
-const BATCH_PIXELS_CAP: u64 = 1 << 24;
+/// Upper bound on the pixels the buffers hold on a hardware GPU (three buffers of 4 bytes per
+/// pixel: 1.5 GiB at 2^27).
+const BATCH_PIXELS_CAP: u64 = 1 << 27;
+/// The same on a software adapter (lavapipe), whose "GPU memory" is the host's.
+const BATCH_PIXELS_CAP_SOFTWARE: u64 = 1 << 24;
+/// Default pixels per submitted chunk on a hardware GPU: enough rows and columns in flight to
+/// fill the GPU (a thread per row or column), small enough that a batch is several chunks and
+/// packing overlaps the kernels (`VIGIL_GPU_CHUNK_PIXELS` or [`GpuContext::set_chunk_pixels`]
+/// change it).
+const CHUNK_PIXELS: u64 = 1 << 26;
 /// Upper bound on the images of one batch.
 const BATCH_IMAGES_CAP: u64 = 4096;
 
@@ -105,6 +115,8 @@ pub struct GpuContext {
     buffers: Mutex<Option<BatchBuffers>>,
     batch_pixels: u64,
     batch_images: u64,
+    /// Target pixels per submitted chunk (at most `batch_pixels`).
+    chunk_pixels: std::sync::atomic::AtomicU64,
     /// Timestamp queries for [`GpuContext::dct_batch_timed`]; only on contexts opened with
     /// [`GpuContext::with_timestamps`] on an adapter that has them.
     stamps: Option<timing::Stamps>,
@@ -142,7 +154,12 @@ impl GpuContext {
         // Batch sizes from the adapter's limits: each pixel buffer is 4 bytes per pixel, the
         // work buffer 21,504 bytes per image, workgroup y = image.
         let binding = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
-        let batch_pixels = (binding / 4).min(BATCH_PIXELS_CAP);
+        let cap = if state.info.hardware {
+            BATCH_PIXELS_CAP
+        } else {
+            BATCH_PIXELS_CAP_SOFTWARE
+        };
+        let batch_pixels = (binding / 4).min(cap);
         let batch_images = (binding / (WORK_FLOATS_PER_IMAGE * 4))
             .min(u64::from(l.max_compute_workgroups_per_dimension))
             .min(BATCH_IMAGES_CAP);
@@ -172,9 +189,15 @@ impl GpuContext {
             buffers: Mutex::new(None),
             batch_pixels,
             batch_images,
+            chunk_pixels: std::sync::atomic::AtomicU64::new(batch_pixels),
             stamps,
             phash: phash::PhashState::default(),
         };
+        let chunk = std::env::var("VIGIL_GPU_CHUNK_PIXELS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(CHUNK_PIXELS);
+        ctx.set_chunk_pixels(chunk);
         ctx.take_error()?;
         Ok(ctx)
     }
@@ -184,9 +207,22 @@ impl GpuContext {
         &self.state.info
     }
 
-    /// Most pixels in one batch (derived from the adapter's buffer limits).
+    /// Most pixels the buffers hold (from the adapter's buffer limits): the largest image the
+    /// GPU takes, and the most pixels of one chunk.
     pub fn batch_pixels(&self) -> u64 {
         self.batch_pixels
+    }
+
+    /// Target pixels per submitted chunk.
+    pub fn chunk_pixels(&self) -> u64 {
+        self.chunk_pixels.load(Ordering::Relaxed)
+    }
+
+    /// Set the target pixels per submitted chunk, clamped to 4096 ..= [`Self::batch_pixels`].
+    /// Results do not depend on it; speed does.
+    pub fn set_chunk_pixels(&self, pixels: u64) {
+        self.chunk_pixels
+            .store(pixels.clamp(4096, self.batch_pixels), Ordering::Relaxed);
     }
 
     /// Most images in one batch.
@@ -236,7 +272,9 @@ impl GpuContext {
     }
 
     /// [`Self::dct_batch`], with `timing` (when given) adding up each phase of each chunk. A
-    /// timed chunk waits for the GPU between phases; an untimed one is one submission.
+    /// timed chunk waits for the GPU between phases; untimed chunks are pipelined: chunk k + 1
+    /// is packed and submitted before chunk k's results are read, so the CPU packs while the
+    /// GPU computes (two readback buffers, used in turn).
     fn dct_batch_inner(
         &self,
         images: &[ImageView<'_>],
@@ -249,83 +287,131 @@ impl GpuContext {
                 bad.height()
             )));
         }
-        let mut out = Vec::with_capacity(images.len());
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Plan the chunks: consecutive images up to the chunk size (an image larger than the
+        // chunk size, but within the buffers' capacity, makes a chunk of its own).
+        let target = self.chunk_pixels();
+        let mut chunks: Vec<(usize, usize, u64)> = Vec::new();
         let mut start = 0;
         while start < images.len() {
             let mut end = start;
             let mut pixels = 0u64;
             while end < images.len() && ((end - start) as u64) < self.batch_images {
                 let p = u64::from(images[end].width()) * u64::from(images[end].height());
-                if pixels + p > self.batch_pixels {
+                if end > start && pixels + p > target {
                     break;
                 }
                 pixels += p;
                 end += 1;
             }
-            out.extend(self.run_chunk(&images[start..end], pixels, timing.as_deref_mut())?);
+            chunks.push((start, end, pixels));
             start = end;
+        }
+        let most_pixels = chunks.iter().map(|c| c.2).max().unwrap_or(0);
+        let most_images = chunks.iter().map(|c| (c.1 - c.0) as u64).max().unwrap_or(0);
+
+        let mut guard = self.buffers.lock().unwrap_or_else(|p| p.into_inner());
+        if !guard
+            .as_ref()
+            .is_some_and(|b| b.holds(most_pixels, most_images))
+        {
+            *guard = None; // free the old buffers before making bigger ones
+            *guard = Some(BatchBuffers::new(
+                &self.state.device,
+                &self.pipelines.layout,
+                &self.consts,
+                most_pixels,
+                most_images,
+                (self.batch_pixels, self.batch_images),
+            ));
+        }
+        let bufs = guard.as_mut().expect("just made");
+        let result = self.run_chunks(bufs, images, &chunks, timing.as_deref_mut());
+        if result.is_err() {
+            // Mapping states may be half-way: start the next batch from fresh buffers.
+            *guard = None;
+        }
+        result
+    }
+
+    /// Run planned chunks `(start, end, pixels)` of `images`, pipelined unless timed.
+    fn run_chunks(
+        &self,
+        bufs: &mut BatchBuffers,
+        images: &[ImageView<'_>],
+        chunks: &[(usize, usize, u64)],
+        mut timing: Option<&mut BatchTiming>,
+    ) -> Result<Vec<(Dct16, u8)>, GpuError> {
+        let mut out = Vec::with_capacity(images.len());
+        let mut pending: Option<Pending> = None;
+        for (k, &(a, b, pixels)) in chunks.iter().enumerate() {
+            let slot = k % 2;
+            if let Some(t) = timing.as_deref_mut() {
+                let p = self.submit_chunk(bufs, &images[a..b], pixels, slot, Some(t))?;
+                out.extend(self.finish_chunk(bufs, p, Some(t))?);
+            } else {
+                let p = self.submit_chunk(bufs, &images[a..b], pixels, slot, None)?;
+                if let Some(prev) = pending.replace(p) {
+                    out.extend(self.finish_chunk(bufs, prev, None)?);
+                }
+            }
+        }
+        if let Some(prev) = pending {
+            out.extend(self.finish_chunk(bufs, prev, None)?);
         }
         Ok(out)
     }
 
-    fn run_chunk(
+    /// Pack, upload, encode and submit one chunk: the image bytes go into
+    /// `bufs.upload[slot]` (waiting, if need be, for the GPU to finish with it), the submission
+    /// copies them to the pixel buffer, runs the kernels and copies the B matrices and qualities
+    /// into `bufs.staging[slot]`.
+    fn submit_chunk(
         &self,
+        bufs: &mut BatchBuffers,
         images: &[ImageView<'_>],
         total: u64,
+        slot: usize,
         mut timing: Option<&mut BatchTiming>,
-    ) -> Result<Vec<(Dct16, u8)>, GpuError> {
+    ) -> Result<Pending, GpuError> {
         self.take_error()?;
         let started = Instant::now();
         let n = images.len() as u64;
         let device = &self.state.device;
         let queue = &self.state.queue;
-        let mut guard = self.buffers.lock().unwrap_or_else(|p| p.into_inner());
-        if !guard.as_ref().is_some_and(|b| b.holds(total, n)) {
-            *guard = Some(BatchBuffers::new(
-                device,
-                &self.pipelines.layout,
-                &self.consts,
-                total,
-                n,
-                (self.batch_pixels, self.batch_images),
-            ));
-        }
-        let bufs = guard.as_ref().expect("just made");
 
-        // Pack pixels (one u32 per pixel), per-image parameters and decimation indices.
-        let mut pixels: Vec<u32> = Vec::with_capacity(total as usize);
+        // Per-image parameters, decimation indices and where each image's bytes go.
         let mut params = Vec::with_capacity(images.len());
         let mut dec: Vec<u32> = Vec::with_capacity(images.len() * DEC_PER_IMAGE as usize);
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(images.len());
+        let (mut offset, mut bytes) = (0u64, 0usize);
         let (mut max_w, mut max_h, mut max_px) = (0u32, 0u32, 0u64);
         for v in images {
             let (w, h) = (v.width(), v.height());
+            let grey = v.layout() == PixelLayout::Luma8;
+            let len = w as usize * h as usize * v.layout().bytes_per_pixel();
             params.push(ImageParams {
-                offset: pixels.len() as u32,
+                offset: offset as u32,
                 width: w,
                 height: h,
-                grey: u32::from(v.layout() == PixelLayout::Luma8),
+                grey: u32::from(grey),
                 win_rows: oracle::jarosz_window(w as usize) as u32,
                 win_cols: oracle::jarosz_window(h as usize) as u32,
                 skip_blur: u32::from(w == 64 && h == 64),
-                pad: 0,
+                src_word: (bytes / 4) as u32,
             });
-            for y in 0..h {
-                let row = v.row(y);
-                match v.layout() {
-                    PixelLayout::Rgb8 => {
-                        pixels.extend(row.chunks_exact(3).map(|p| {
-                            u32::from(p[0]) | u32::from(p[1]) << 8 | u32::from(p[2]) << 16
-                        }))
-                    }
-                    PixelLayout::Luma8 => pixels.extend(row.iter().map(|&g| u32::from(g))),
-                }
-            }
+            spans.push((bytes, len));
+            bytes += len.next_multiple_of(4);
+            offset += u64::from(w) * u64::from(h);
             dec.extend((0..64).map(|i| oracle::decimation_index(i, h as usize) as u32));
             dec.extend((0..64).map(|j| oracle::decimation_index(j, w as usize) as u32));
             max_w = max_w.max(w);
             max_h = max_h.max(h);
             max_px = max_px.max(u64::from(w) * u64::from(h));
         }
+        debug_assert_eq!(offset, total);
         let t_base = (n * 4096) as u32;
         let globals = Globals {
             zero: 0,
@@ -336,15 +422,44 @@ impl GpuContext {
         queue.write_buffer(&bufs.globals, 0, bytemuck::bytes_of(&globals));
         queue.write_buffer(&bufs.images, 0, bytemuck::cast_slice(&params));
         queue.write_buffer(&bufs.dec, 0, bytemuck::cast_slice(&dec));
+
+        // The images' bytes, copied by all threads into the mapped upload buffer.
+        if let UploadState::Pending(index, rx) =
+            std::mem::replace(&mut bufs.upload_state[slot], UploadState::Mapped)
+        {
+            device
+                .poll(wgpu::PollType::Wait {
+                    submission_index: Some(index),
+                    timeout: None,
+                })
+                .map_err(|e| GpuError::Batch(e.to_string()))?;
+            rx.recv()
+                .map_err(|_| GpuError::Batch("map callback dropped".into()))?
+                .map_err(|e| GpuError::Batch(e.to_string()))?;
+        }
+        let upload = &bufs.upload[slot];
+        let padded = (bytes as u64).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
+        {
+            let mut view = upload
+                .slice(..padded)
+                .get_mapped_range_mut()
+                .map_err(|e| GpuError::Batch(e.to_string()))?;
+            pack_pixels(&mut view.slice(..), images, &spans);
+        }
+        upload.unmap();
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("vigil pdq batch"),
+        });
+        encoder.copy_buffer_to_buffer(upload, 0, &bufs.pixels, 0, padded);
         if let Some(t) = timing.as_deref_mut() {
             t.pack += started.elapsed();
-        }
-        let upload_started = Instant::now();
-        queue.write_buffer(&bufs.pixels, 0, bytemuck::cast_slice(&pixels));
-        if let Some(t) = timing.as_deref_mut() {
-            // The writes alone: wgpu copies them to the GPU at the next submission.
-            self.submit_and_wait(Vec::new())?;
+            // The copy alone.
+            let upload_started = Instant::now();
+            self.submit_and_wait(vec![encoder.finish()])?;
             t.upload += upload_started.elapsed();
+            encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("vigil pdq kernels"),
+            });
         }
 
         let max_groups = self.state.limits.max_compute_workgroups_per_dimension;
@@ -353,43 +468,54 @@ impl GpuContext {
         };
         let ny = n as u32;
         let p = &self.pipelines;
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("vigil pdq batch"),
-        });
-        {
-            let stamps = timing.is_some().then_some(self.stamps.as_ref()).flatten();
+        // Rows, columns, rows, then the second column pass only where decimation looks.
+        let dispatches: [(&wgpu::ComputePipeline, u32); KERNELS.len()] = [
+            (&p.luma, groups(max_px, 256)),
+            (&p.box_rows, groups(u64::from(max_h), 32)),
+            (&p.box_cols, groups(u64::from(max_w), 64)),
+            (&p.box_rows, groups(u64::from(max_h), 32)),
+            (&p.box_cols_decimate, 1),
+            (&p.quality, 1),
+            (&p.dct_t, 1024 / 64),
+            (&p.dct_b, 256 / 64),
+        ];
+        let stamps = timing.is_some().then_some(self.stamps.as_ref()).flatten();
+        if let Some(s) = stamps {
+            // Timed: each kernel in a compute pass of its own, between two timestamps.
+            for (i, (pipeline, x)) in dispatches.iter().enumerate() {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(KERNELS[i]),
+                    timestamp_writes: Some(s.pass_writes(i as u32)),
+                });
+                pass.set_bind_group(0, &bufs.bind_group, &[]);
+                pass.set_pipeline(pipeline);
+                pass.dispatch_workgroups(*x, ny, 1);
+            }
+        } else {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("vigil pdq"),
-                timestamp_writes: stamps.map(timing::Stamps::pass_writes),
+                timestamp_writes: None,
             });
             pass.set_bind_group(0, &bufs.bind_group, &[]);
-            pass.set_pipeline(&p.luma);
-            pass.dispatch_workgroups(groups(max_px, 256), ny, 1);
-            for _ in 0..2 {
-                pass.set_pipeline(&p.box_rows);
-                pass.dispatch_workgroups(groups(u64::from(max_h), 64), ny, 1);
-                pass.set_pipeline(&p.box_cols);
-                pass.dispatch_workgroups(groups(u64::from(max_w), 64), ny, 1);
+            for (pipeline, x) in &dispatches {
+                pass.set_pipeline(pipeline);
+                pass.dispatch_workgroups(*x, ny, 1);
             }
-            pass.set_pipeline(&p.decimate);
-            pass.dispatch_workgroups(4096 / 64, ny, 1);
-            pass.set_pipeline(&p.quality);
-            pass.dispatch_workgroups(groups(n, 64), 1, 1);
-            pass.set_pipeline(&p.dct_t);
-            pass.dispatch_workgroups(1024 / 64, ny, 1);
-            pass.set_pipeline(&p.dct_b);
-            pass.dispatch_workgroups(256 / 64, ny, 1);
         }
         if let Some(t) = timing.as_deref_mut() {
             // The kernels alone, then the readback in an encoder of its own.
             let kernels_started = Instant::now();
-            if let Some(s) = &self.stamps {
-                s.resolve(&mut encoder);
+            if let Some(s) = stamps {
+                s.resolve(&mut encoder, KERNELS.len() as u32);
             }
             self.submit_and_wait(vec![encoder.finish()])?;
             t.kernels_wall += kernels_started.elapsed();
-            if let Some(s) = &self.stamps {
-                t.kernels_gpu += s.read(&self.state)?;
+            if let Some(s) = stamps {
+                let each = s.read_pairs(&self.state, KERNELS.len() as u32)?;
+                for (a, b) in t.kernel_split.iter_mut().zip(&each) {
+                    *a += *b;
+                }
+                t.kernels_gpu += each.iter().sum::<std::time::Duration>();
             }
             encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("vigil pdq readback"),
@@ -397,32 +523,61 @@ impl GpuContext {
         }
         let readback_started = Instant::now();
         let b_bytes = n * 256 * 4;
+        let staging = &bufs.staging[slot];
         encoder.copy_buffer_to_buffer(
             &bufs.work,
             u64::from(globals.b_base) * 4,
-            &bufs.staging,
+            staging,
             0,
             b_bytes,
         );
-        encoder.copy_buffer_to_buffer(&bufs.quality, 0, &bufs.staging, b_bytes, n * 4);
+        encoder.copy_buffer_to_buffer(&bufs.quality, 0, staging, b_bytes, n * 4);
         let index = queue.submit([encoder.finish()]);
-
-        let slice = bufs.staging.slice(..b_bytes + n * 4);
         let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
+        staging
+            .slice(..b_bytes + n * 4)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        // Map the upload buffer again once this submission is done with it.
+        let (utx, urx) = std::sync::mpsc::channel();
+        upload.slice(..).map_async(wgpu::MapMode::Write, move |r| {
+            let _ = utx.send(r);
         });
-        device
+        bufs.upload_state[slot] = UploadState::Pending(index.clone(), urx);
+        Ok(Pending {
+            index,
+            slot,
+            images: n,
+            mapped: rx,
+            readback_started,
+        })
+    }
+
+    /// Wait for a submitted chunk and read its B matrices and qualities.
+    fn finish_chunk(
+        &self,
+        bufs: &mut BatchBuffers,
+        p: Pending,
+        timing: Option<&mut BatchTiming>,
+    ) -> Result<Vec<(Dct16, u8)>, GpuError> {
+        let n = p.images;
+        let b_bytes = n * 256 * 4;
+        let staging = &bufs.staging[p.slot];
+        self.state
+            .device
             .poll(wgpu::PollType::Wait {
-                submission_index: Some(index),
+                submission_index: Some(p.index),
                 timeout: None,
             })
             .map_err(|e| GpuError::Batch(e.to_string()))?;
-        let mapped = rx
+        let mapped = p
+            .mapped
             .recv()
             .map_err(|_| GpuError::Batch("map callback dropped".into()))?;
         self.take_error()?;
         mapped.map_err(|e| GpuError::Batch(e.to_string()))?;
+        let slice = staging.slice(..b_bytes + n * 4);
         let out = {
             let view = slice
                 .get_mapped_range()
@@ -441,13 +596,84 @@ impl GpuContext {
                 })
                 .collect()
         };
-        bufs.staging.unmap();
+        staging.unmap();
         self.take_error()?;
         if let Some(t) = timing {
-            t.readback += readback_started.elapsed();
+            t.readback += p.readback_started.elapsed();
             t.chunks += 1;
-            t.images += images.len() as u64;
+            t.images += n;
         }
         Ok(out)
     }
+}
+
+/// A submitted chunk whose results are not read yet.
+struct Pending {
+    index: wgpu::SubmissionIndex,
+    slot: usize,
+    images: u64,
+    mapped: std::sync::mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
+    readback_started: Instant,
+}
+
+/// A raw destination for [`pack_pixels`]' threads, each writing its own disjoint span.
+#[derive(Clone, Copy)]
+struct Dest(std::ptr::NonNull<u8>);
+
+// SAFETY: `Dest` is only used by `pack_pixels` and `par_copy`, whose threads write disjoint byte ranges of one
+// live allocation (the staging view, borrowed mutably for the whole call) and never read it.
+unsafe impl Send for Dest {}
+// SAFETY: as for `Send`: shared only to hand each thread its own disjoint range.
+unsafe impl Sync for Dest {}
+
+impl Dest {
+    /// The start of the destination (a method, so closures capture the whole `Dest`).
+    fn base(self) -> *mut u8 {
+        self.0.as_ptr()
+    }
+}
+
+/// Copy `src` into `dst` (equal lengths) with all rayon threads, in 1 MiB pieces.
+pub(crate) fn par_copy(dst: &mut wgpu::WriteOnly<'_, [u8]>, src: &[u8]) {
+    use rayon::prelude::*;
+    assert_eq!(dst.len(), src.len(), "par_copy lengths");
+    let dest = Dest(dst.as_raw_element_ptr());
+    src.par_chunks(1 << 20).enumerate().for_each(|(i, piece)| {
+        // SAFETY: piece i covers bytes [i << 20, (i << 20) + piece.len()) of `src`, and `dst`
+        // has the same length, so the range is inside `dst`; pieces are disjoint, so no two
+        // threads write the same byte; `src` is host memory distinct from the mapping.
+        unsafe {
+            std::ptr::copy_nonoverlapping(piece.as_ptr(), dest.base().add(i << 20), piece.len());
+        }
+    });
+}
+
+/// Copy each image's rows (3 bytes per RGB pixel, 1 per grey pixel, no row padding) into
+/// `dst` at its span, images in parallel. Bytes between spans (word padding) are left as they
+/// are; the kernels never read them.
+fn pack_pixels(
+    dst: &mut wgpu::WriteOnly<'_, [u8]>,
+    images: &[ImageView<'_>],
+    spans: &[(usize, usize)],
+) {
+    use rayon::prelude::*;
+    let len = dst.len();
+    assert!(spans.iter().all(|&(at, n)| at + n <= len), "spans fit");
+    let dest = Dest(dst.as_raw_element_ptr());
+    images.par_iter().zip(spans).for_each(|(v, &(at, _))| {
+        let row_bytes = v.width() as usize * v.layout().bytes_per_pixel();
+        for y in 0..v.height() {
+            let row = v.row(y);
+            // SAFETY: `at + y * row_bytes + row_bytes <= at + n <= len` (asserted above), so
+            // the range lies inside `dst`; spans are disjoint, so no two threads write the
+            // same byte; `row` is ordinary memory that cannot overlap the mapping.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    row.as_ptr(),
+                    dest.base().add(at + y as usize * row_bytes),
+                    row_bytes,
+                );
+            }
+        }
+    });
 }

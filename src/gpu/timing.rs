@@ -48,7 +48,22 @@ pub struct BatchTiming {
     pub kernels_wall: Duration,
     /// Copy of the DCTs and qualities to a mappable buffer, mapping and reading them.
     pub readback: Duration,
+    /// GPU time of each kernel ([`KERNELS`] order) from timestamp queries around each one's
+    /// own compute pass; zero without them.
+    pub kernel_split: [Duration; KERNELS.len()],
 }
+
+/// The PDQ dispatches of a chunk, in order (names for [`BatchTiming::kernel_split`]).
+pub const KERNELS: [&str; 8] = [
+    "pdq_luma",
+    "pdq_box_rows (pass 1)",
+    "pdq_box_cols (pass 1)",
+    "pdq_box_rows (pass 2)",
+    "pdq_box_cols_decimate (pass 2 + decimation)",
+    "pdq_quality",
+    "pdq_dct16_t",
+    "pdq_dct16_b",
+];
 
 impl BatchTiming {
     /// The kernel time to report: GPU timestamps when there were any, else wall time.
@@ -69,6 +84,9 @@ impl BatchTiming {
         self.kernels_gpu += o.kernels_gpu;
         self.kernels_wall += o.kernels_wall;
         self.readback += o.readback;
+        for (a, b) in self.kernel_split.iter_mut().zip(&o.kernel_split) {
+            *a += *b;
+        }
     }
 }
 
@@ -80,15 +98,23 @@ pub struct UploadTiming {
     /// `queue.write_buffer` from a host slice, submitted and waited for: what a batch's upload
     /// does (wgpu copies into its own staging memory, then the GPU copies from there).
     pub write_buffer: Vec<Duration>,
+    /// `queue.write_buffer_with`, its staging view filled by all rayon threads, submitted and
+    /// waited for: what a batch's pixel upload does.
+    pub write_buffer_with: Vec<Duration>,
+    /// A `MAP_WRITE` buffer mapped, filled by all rayon threads, unmapped and copied to a device
+    /// buffer, waited for: the other whole host-to-device path wgpu offers.
+    pub mapped_write: Vec<Duration>,
     /// Buffer-to-buffer copy from a filled, host-visible staging buffer (`MAP_WRITE`) to a
-    /// device buffer: the bus alone. Wall time from submit to completion.
+    /// device buffer, wall time from submit to completion. Not a host-to-device figure where
+    /// the driver places `MAP_WRITE` memory in device memory (resizable BAR): then it is a
+    /// copy inside the GPU, and the host's writes crossed the bus when the buffer was filled.
     pub staging_copy: Vec<Duration>,
     /// The same copies timed by GPU timestamps around them; empty when the adapter cannot
     /// write timestamps outside passes.
     pub staging_copy_gpu: Vec<Duration>,
 }
 
-/// A two-entry timestamp query set with its resolve and readback buffers.
+/// Timestamp queries: a pair per PDQ kernel (pair 0 also serves the copy timings).
 pub(crate) struct Stamps {
     set: wgpu::QuerySet,
     resolve: wgpu::Buffer,
@@ -98,6 +124,9 @@ pub(crate) struct Stamps {
     /// Whether timestamps may also be written between commands of an encoder.
     in_encoders: bool,
 }
+
+/// Timestamp queries in the set: a begin/end pair per kernel.
+const STAMPS: u32 = 2 * KERNELS.len() as u32;
 
 impl Stamps {
     /// Query buffers when the device was opened with `TIMESTAMP_QUERY`, else `None`.
@@ -110,9 +139,9 @@ impl Stamps {
         let set = device.create_query_set(&wgpu::QuerySetDescriptor {
             label: Some("vigil timestamps"),
             ty: wgpu::QueryType::Timestamp,
-            count: 2,
+            count: STAMPS,
         });
-        let bytes = 2 * u64::from(wgpu::QUERY_SIZE);
+        let bytes = u64::from(STAMPS) * u64::from(wgpu::QUERY_SIZE);
         let resolve = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("vigil timestamps resolve"),
             size: bytes,
@@ -134,28 +163,44 @@ impl Stamps {
         })
     }
 
-    /// Timestamps at the start (index 0) and end (index 1) of a compute pass.
-    pub(crate) fn pass_writes(&self) -> wgpu::ComputePassTimestampWrites<'_> {
+    /// Timestamps at the start (index 2i) and end (2i + 1) of compute pass `i`.
+    pub(crate) fn pass_writes(&self, i: u32) -> wgpu::ComputePassTimestampWrites<'_> {
         wgpu::ComputePassTimestampWrites {
             query_set: &self.set,
-            beginning_of_pass_write_index: Some(0),
-            end_of_pass_write_index: Some(1),
+            beginning_of_pass_write_index: Some(2 * i),
+            end_of_pass_write_index: Some(2 * i + 1),
         }
     }
 
-    /// Record the resolve of both timestamps into the readback buffer.
-    pub(crate) fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
-        encoder.resolve_query_set(&self.set, 0..2, &self.resolve, 0);
-        encoder.copy_buffer_to_buffer(&self.resolve, 0, &self.readback, 0, self.resolve.size());
+    /// Record the resolve of the first `pairs` pairs into the readback buffer.
+    pub(crate) fn resolve(&self, encoder: &mut wgpu::CommandEncoder, pairs: u32) {
+        encoder.resolve_query_set(&self.set, 0..2 * pairs, &self.resolve, 0);
+        let bytes = u64::from(2 * pairs) * u64::from(wgpu::QUERY_SIZE);
+        encoder.copy_buffer_to_buffer(&self.resolve, 0, &self.readback, 0, bytes);
     }
 
-    /// The time between the two timestamps, once the submission that resolved them is done.
+    /// The time between the two timestamps of pair 0, once its resolve is done.
     pub(crate) fn read(&self, state: &DeviceState) -> Result<Duration, GpuError> {
+        Ok(self.read_pairs(state, 1)?[0])
+    }
+
+    /// The time of each of the first `pairs` pairs, once their resolve is done.
+    pub(crate) fn read_pairs(
+        &self,
+        state: &DeviceState,
+        pairs: u32,
+    ) -> Result<Vec<Duration>, GpuError> {
         let ticks: Vec<u64> = read_buffer(state, &self.readback, |b| {
             bytemuck::cast_slice::<u8, u64>(b).to_vec()
         })?;
-        let elapsed = ticks[1].saturating_sub(ticks[0]) as f64 * self.period;
-        Ok(Duration::from_nanos(elapsed.round() as u64))
+        Ok(ticks
+            .chunks_exact(2)
+            .take(pairs as usize)
+            .map(|p| {
+                let ns = p[1].saturating_sub(p[0]) as f64 * self.period;
+                Duration::from_nanos(ns.round() as u64)
+            })
+            .collect())
     }
 }
 
@@ -265,6 +310,57 @@ impl GpuContext {
                 out.write_buffer.push(t.elapsed());
             }
         }
+        let size = wgpu::BufferSize::new(bytes).expect("bytes >= 4");
+        for rep in 0..=reps {
+            let t = Instant::now();
+            let mut view = self
+                .state
+                .queue
+                .write_buffer_with(&target, 0, size)
+                .ok_or_else(|| GpuError::Batch("no staging memory".into()))?;
+            super::par_copy(&mut view.slice(..), &host);
+            drop(view);
+            self.submit_and_wait(Vec::new())?;
+            if rep > 0 {
+                out.write_buffer_with.push(t.elapsed());
+            }
+        }
+        let upload = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("vigil bench mapped upload"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        for rep in 0..=reps {
+            let t = Instant::now();
+            let (tx, rx) = std::sync::mpsc::channel();
+            upload.slice(..).map_async(wgpu::MapMode::Write, move |r| {
+                let _ = tx.send(r);
+            });
+            device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| GpuError::Batch(e.to_string()))?;
+            rx.recv()
+                .map_err(|_| GpuError::Batch("map callback dropped".into()))?
+                .map_err(|e| GpuError::Batch(e.to_string()))?;
+            {
+                let mut view = upload
+                    .slice(..)
+                    .get_mapped_range_mut()
+                    .map_err(|e| GpuError::Batch(e.to_string()))?;
+                super::par_copy(&mut view.slice(..), &host);
+            }
+            upload.unmap();
+            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("vigil bench mapped upload"),
+            });
+            encoder.copy_buffer_to_buffer(&upload, 0, &target, 0, bytes);
+            self.submit_and_wait(vec![encoder.finish()])?;
+            if rep > 0 {
+                out.mapped_write.push(t.elapsed());
+            }
+        }
+        drop(upload);
         let staging = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("vigil bench upload staging"),
             size: bytes,
@@ -289,7 +385,7 @@ impl GpuContext {
             encoder.copy_buffer_to_buffer(&staging, 0, &target, 0, bytes);
             if let Some(s) = encoder_stamps {
                 encoder.write_timestamp(&s.set, 1);
-                s.resolve(&mut encoder);
+                s.resolve(&mut encoder, 1);
             }
             let t = Instant::now();
             self.submit_and_wait(vec![encoder.finish()])?;
