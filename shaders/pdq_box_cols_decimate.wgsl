@@ -1,9 +1,10 @@
 // CPU twin: the second oracle::box1d pass along columns followed by oracle::decimate
-// (`buf_b` → the 64×64 block of `work`). Decimation keeps 64 columns and 64 rows, so only
-// those 64 columns are filtered (one thread each, workgroup = image) and each thread stores
-// only the outputs at the 64 decimation rows. Each column is the oracle's running sum in its
-// order (the unified loop of pdq_box_rows.wgsl); nothing else is rounded.
-// A 64×64 image is copied from the luma (`buf_a`) unblurred, as upstream does.
+// (`buf_b`, layout T, → the 64×64 block of `work`). Decimation keeps 64 columns and 64 rows,
+// so only those 64 columns are filtered (one thread each, workgroup = image; the row pass
+// before stored only them) and each thread stores only the outputs at the 64 decimation rows.
+// Each column is the oracle's running sum in its order (the loop of pdq_box.wgsl); in layout T
+// a column is contiguous, so a thread's 32 staged loads share a cache line or two.
+// A 64×64 image is copied from the luma (`buf_a`, layout T) unblurred, as upstream does.
 
 var<workgroup> dec_ring: array<f32, 4096>; // 64 steps × 64 threads
 
@@ -19,20 +20,20 @@ fn pdq_box_cols_decimate(
     let col = dec[d + 64u + j];
     if (img.skip_blur != 0u) {
         for (var i = 0u; i < 64u; i = i + 1u) {
-            work[dst + i * 64u] = buf_a[img.offset + dec[d + i] * img.width + col];
+            work[dst + i * 64u] = buf_a[img.offset + col * img.height + dec[d + i]];
         }
         return;
     }
     let n = img.height;
-    let stride = img.width;
+    let stride = 1u;
     let w = img.win_cols;
     let half = (w + 2u) / 2u;
     let steps = n + half - 1u;
-    let base = img.offset + col;
+    let base = img.offset + col * img.height;
     var sum = 0.0;
     var cnt = 0u;
     var next = 0u;
-    // As in pdq_box_cols.wgsl: 32 samples of the thread's own column loaded at a time into its
+    // As in pdq_box.wgsl: 32 samples of the thread's own column loaded at a time into its
     // slice of a 64-step ring while w <= 32; global memory directly beyond.
     let ringed = w <= 32u;
     for (var s0 = 0u; s0 < steps; s0 = s0 + 32u) {

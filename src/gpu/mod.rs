@@ -46,6 +46,9 @@ const BATCH_PIXELS_CAP_SOFTWARE: u64 = 1 << 24;
 /// packing overlaps the kernels (`VIGIL_GPU_CHUNK_PIXELS` or [`GpuContext::set_chunk_pixels`]
 /// change it).
 const CHUNK_PIXELS: u64 = 1 << 26;
+/// Workgroups per image for the 32×32-tile kernels (luma, transposes); each loops over its
+/// image's tiles, so the dispatch does not grow with the largest image of a mixed batch.
+const TILE_GROUPS: u32 = 128;
 /// Upper bound on the images of one batch.
 const BATCH_IMAGES_CAP: u64 = 4096;
 
@@ -387,7 +390,7 @@ impl GpuContext {
         let mut dec: Vec<u32> = Vec::with_capacity(images.len() * DEC_PER_IMAGE as usize);
         let mut spans: Vec<(usize, usize)> = Vec::with_capacity(images.len());
         let (mut offset, mut bytes) = (0u64, 0usize);
-        let (mut max_w, mut max_h, mut max_px) = (0u32, 0u32, 0u64);
+        let (mut max_w, mut max_h, mut max_tiles) = (0u32, 0u32, 0u32);
         for v in images {
             let (w, h) = (v.width(), v.height());
             let grey = v.layout() == PixelLayout::Luma8;
@@ -409,7 +412,7 @@ impl GpuContext {
             dec.extend((0..64).map(|j| oracle::decimation_index(j, w as usize) as u32));
             max_w = max_w.max(w);
             max_h = max_h.max(h);
-            max_px = max_px.max(u64::from(w) * u64::from(h));
+            max_tiles = max_tiles.max(w.div_ceil(32) * h.div_ceil(32));
         }
         debug_assert_eq!(offset, total);
         let t_base = (n * 4096) as u32;
@@ -468,28 +471,34 @@ impl GpuContext {
         };
         let ny = n as u32;
         let p = &self.pipelines;
-        // Rows, columns, rows, then the second column pass only where decimation looks.
-        let dispatches: [(&wgpu::ComputePipeline, u32); KERNELS.len()] = [
-            (&p.luma, groups(max_px, 256)),
-            (&p.box_rows, groups(u64::from(max_h), 32)),
-            (&p.box_cols, groups(u64::from(max_w), 64)),
-            (&p.box_rows, groups(u64::from(max_h), 32)),
-            (&p.box_cols_decimate, 1),
-            (&p.quality, 1),
-            (&p.dct_t, 1024 / 64),
-            (&p.dct_b, 256 / 64),
+        // Luma to layout T, rows, to R, columns, to T, rows (decimation columns only), then
+        // the decimation columns (pdq_box.wgsl). Workgroup y (or z for tiles) = image.
+        // Tile kernels: up to TILE_GROUPS workgroups per image, each looping over tiles.
+        let tiles = [max_tiles.min(TILE_GROUPS), ny, 1];
+        let lines = |threads: u32| [groups(u64::from(threads), 64), ny, 1];
+        let dispatches: [(&wgpu::ComputePipeline, [u32; 3]); KERNELS.len()] = [
+            (&p.luma, tiles),
+            (&p.box_rows, lines(max_h)),
+            (&p.transpose_to_rows, tiles),
+            (&p.box_cols, lines(max_w)),
+            (&p.transpose_to_cols, tiles),
+            (&p.box_rows_decimate, lines(max_h)),
+            (&p.box_cols_decimate, [1, ny, 1]),
+            (&p.quality, [1, ny, 1]),
+            (&p.dct_t, [1024 / 64, ny, 1]),
+            (&p.dct_b, [256 / 64, ny, 1]),
         ];
         let stamps = timing.is_some().then_some(self.stamps.as_ref()).flatten();
         if let Some(s) = stamps {
             // Timed: each kernel in a compute pass of its own, between two timestamps.
-            for (i, (pipeline, x)) in dispatches.iter().enumerate() {
+            for (i, (pipeline, [x, y, z])) in dispatches.iter().enumerate() {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some(KERNELS[i]),
                     timestamp_writes: Some(s.pass_writes(i as u32)),
                 });
                 pass.set_bind_group(0, &bufs.bind_group, &[]);
                 pass.set_pipeline(pipeline);
-                pass.dispatch_workgroups(*x, ny, 1);
+                pass.dispatch_workgroups(*x, *y, *z);
             }
         } else {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -497,9 +506,9 @@ impl GpuContext {
                 timestamp_writes: None,
             });
             pass.set_bind_group(0, &bufs.bind_group, &[]);
-            for (pipeline, x) in &dispatches {
+            for (pipeline, [x, y, z]) in &dispatches {
                 pass.set_pipeline(pipeline);
-                pass.dispatch_workgroups(*x, ny, 1);
+                pass.dispatch_workgroups(*x, *y, *z);
             }
         }
         if let Some(t) = timing.as_deref_mut() {

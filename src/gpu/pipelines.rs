@@ -4,22 +4,23 @@
 /// The prelude every kernel starts with: bindings, parameter structs, `opq`, `div_small`.
 pub(crate) const COMMON_WGSL: &str = include_str!("../../shaders/pdq_common.wgsl");
 
-/// The kernels in dispatch order: (label, source without prelude, entry points).
-const KERNELS: [(&str, &str, &[&str]); 6] = [
+/// The kernel modules: (label, source without prelude, entry points).
+const KERNELS: [(&str, &str, &[&str]); 5] = [
     (
         "pdq_luma",
         include_str!("../../shaders/pdq_luma.wgsl"),
         &["pdq_luma"],
     ),
     (
-        "pdq_box_rows",
-        include_str!("../../shaders/pdq_box_rows.wgsl"),
-        &["pdq_box_rows"],
-    ),
-    (
-        "pdq_box_cols",
-        include_str!("../../shaders/pdq_box_cols.wgsl"),
-        &["pdq_box_cols"],
+        "pdq_box",
+        include_str!("../../shaders/pdq_box.wgsl"),
+        &[
+            "pdq_box_rows",
+            "pdq_box_rows_decimate",
+            "pdq_box_cols",
+            "pdq_transpose_to_rows",
+            "pdq_transpose_to_cols",
+        ],
     ),
     (
         "pdq_box_cols_decimate",
@@ -46,7 +47,10 @@ pub(crate) struct Pipelines {
     pub layout: wgpu::BindGroupLayout,
     pub luma: wgpu::ComputePipeline,
     pub box_rows: wgpu::ComputePipeline,
+    pub box_rows_decimate: wgpu::ComputePipeline,
     pub box_cols: wgpu::ComputePipeline,
+    pub transpose_to_rows: wgpu::ComputePipeline,
+    pub transpose_to_cols: wgpu::ComputePipeline,
     pub box_cols_decimate: wgpu::ComputePipeline,
     pub quality: wgpu::ComputePipeline,
     pub dct_t: wgpu::ComputePipeline,
@@ -106,7 +110,10 @@ impl Pipelines {
         Self {
             luma: next(),
             box_rows: next(),
+            box_rows_decimate: next(),
             box_cols: next(),
+            transpose_to_rows: next(),
+            transpose_to_cols: next(),
             box_cols_decimate: next(),
             quality: next(),
             dct_t: next(),

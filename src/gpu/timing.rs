@@ -54,11 +54,13 @@ pub struct BatchTiming {
 }
 
 /// The PDQ dispatches of a chunk, in order (names for [`BatchTiming::kernel_split`]).
-pub const KERNELS: [&str; 8] = [
-    "pdq_luma",
+pub const KERNELS: [&str; 10] = [
+    "pdq_luma (to layout T)",
     "pdq_box_rows (pass 1)",
+    "pdq_transpose_to_rows",
     "pdq_box_cols (pass 1)",
-    "pdq_box_rows (pass 2)",
+    "pdq_transpose_to_cols",
+    "pdq_box_rows_decimate (pass 2)",
     "pdq_box_cols_decimate (pass 2 + decimation)",
     "pdq_quality",
     "pdq_dct16_t",
