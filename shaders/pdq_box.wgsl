@@ -37,12 +37,74 @@ fn walk(t: u32, k: u32, m: u32, img: ImageParams, n: u32, stride: u32, w: u32, s
     var next = 0u;
     for (var s0 = 0u; s0 < steps; s0 = s0 + 32u) {
         if (ringed) {
-            for (var r = 0u; r < 32u; r = r + 1u) {
-                let s = s0 + r;
-                if (s < n) {
-                    walk_ring[(s % 64u) * 64u + t] = buf_a[base + s * stride];
-                }
-            }
+            // 32 loads written out, all issued before the first is used (a loop here was not
+            // unrolled: each load waited for the previous one). Steps past the end load the
+            // last sample again; those ring slots are never read.
+            let last = n - 1u;
+            let v00 = buf_a[base + min(s0 + 0u, last) * stride];
+            let v01 = buf_a[base + min(s0 + 1u, last) * stride];
+            let v02 = buf_a[base + min(s0 + 2u, last) * stride];
+            let v03 = buf_a[base + min(s0 + 3u, last) * stride];
+            let v04 = buf_a[base + min(s0 + 4u, last) * stride];
+            let v05 = buf_a[base + min(s0 + 5u, last) * stride];
+            let v06 = buf_a[base + min(s0 + 6u, last) * stride];
+            let v07 = buf_a[base + min(s0 + 7u, last) * stride];
+            let v08 = buf_a[base + min(s0 + 8u, last) * stride];
+            let v09 = buf_a[base + min(s0 + 9u, last) * stride];
+            let v10 = buf_a[base + min(s0 + 10u, last) * stride];
+            let v11 = buf_a[base + min(s0 + 11u, last) * stride];
+            let v12 = buf_a[base + min(s0 + 12u, last) * stride];
+            let v13 = buf_a[base + min(s0 + 13u, last) * stride];
+            let v14 = buf_a[base + min(s0 + 14u, last) * stride];
+            let v15 = buf_a[base + min(s0 + 15u, last) * stride];
+            let v16 = buf_a[base + min(s0 + 16u, last) * stride];
+            let v17 = buf_a[base + min(s0 + 17u, last) * stride];
+            let v18 = buf_a[base + min(s0 + 18u, last) * stride];
+            let v19 = buf_a[base + min(s0 + 19u, last) * stride];
+            let v20 = buf_a[base + min(s0 + 20u, last) * stride];
+            let v21 = buf_a[base + min(s0 + 21u, last) * stride];
+            let v22 = buf_a[base + min(s0 + 22u, last) * stride];
+            let v23 = buf_a[base + min(s0 + 23u, last) * stride];
+            let v24 = buf_a[base + min(s0 + 24u, last) * stride];
+            let v25 = buf_a[base + min(s0 + 25u, last) * stride];
+            let v26 = buf_a[base + min(s0 + 26u, last) * stride];
+            let v27 = buf_a[base + min(s0 + 27u, last) * stride];
+            let v28 = buf_a[base + min(s0 + 28u, last) * stride];
+            let v29 = buf_a[base + min(s0 + 29u, last) * stride];
+            let v30 = buf_a[base + min(s0 + 30u, last) * stride];
+            let v31 = buf_a[base + min(s0 + 31u, last) * stride];
+            walk_ring[((s0 + 0u) % 64u) * 64u + t] = v00;
+            walk_ring[((s0 + 1u) % 64u) * 64u + t] = v01;
+            walk_ring[((s0 + 2u) % 64u) * 64u + t] = v02;
+            walk_ring[((s0 + 3u) % 64u) * 64u + t] = v03;
+            walk_ring[((s0 + 4u) % 64u) * 64u + t] = v04;
+            walk_ring[((s0 + 5u) % 64u) * 64u + t] = v05;
+            walk_ring[((s0 + 6u) % 64u) * 64u + t] = v06;
+            walk_ring[((s0 + 7u) % 64u) * 64u + t] = v07;
+            walk_ring[((s0 + 8u) % 64u) * 64u + t] = v08;
+            walk_ring[((s0 + 9u) % 64u) * 64u + t] = v09;
+            walk_ring[((s0 + 10u) % 64u) * 64u + t] = v10;
+            walk_ring[((s0 + 11u) % 64u) * 64u + t] = v11;
+            walk_ring[((s0 + 12u) % 64u) * 64u + t] = v12;
+            walk_ring[((s0 + 13u) % 64u) * 64u + t] = v13;
+            walk_ring[((s0 + 14u) % 64u) * 64u + t] = v14;
+            walk_ring[((s0 + 15u) % 64u) * 64u + t] = v15;
+            walk_ring[((s0 + 16u) % 64u) * 64u + t] = v16;
+            walk_ring[((s0 + 17u) % 64u) * 64u + t] = v17;
+            walk_ring[((s0 + 18u) % 64u) * 64u + t] = v18;
+            walk_ring[((s0 + 19u) % 64u) * 64u + t] = v19;
+            walk_ring[((s0 + 20u) % 64u) * 64u + t] = v20;
+            walk_ring[((s0 + 21u) % 64u) * 64u + t] = v21;
+            walk_ring[((s0 + 22u) % 64u) * 64u + t] = v22;
+            walk_ring[((s0 + 23u) % 64u) * 64u + t] = v23;
+            walk_ring[((s0 + 24u) % 64u) * 64u + t] = v24;
+            walk_ring[((s0 + 25u) % 64u) * 64u + t] = v25;
+            walk_ring[((s0 + 26u) % 64u) * 64u + t] = v26;
+            walk_ring[((s0 + 27u) % 64u) * 64u + t] = v27;
+            walk_ring[((s0 + 28u) % 64u) * 64u + t] = v28;
+            walk_ring[((s0 + 29u) % 64u) * 64u + t] = v29;
+            walk_ring[((s0 + 30u) % 64u) * 64u + t] = v30;
+            walk_ring[((s0 + 31u) % 64u) * 64u + t] = v31;
         }
         let end = min(s0 + 32u, steps);
         for (var s = s0; s < end; s = s + 1u) {
