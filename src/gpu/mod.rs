@@ -4,9 +4,15 @@
 //! compiles the kernels of `shaders/` once, `buffers` holds the reusable per-batch buffers,
 //! `timing` the measurement hooks of `vigil gpu-bench` (phase times, copy rate).
 //! The GPU runs luma → 2× (box rows, box columns) → decimation → quality → 64→16 DCT for a whole
-//! batch of images of any sizes (packed into one buffer, workgroup `y` = image) in one command
-//! encoder; the CPU uploads the constant tables and decimation indices, reads back 256 floats
-//! and one quality per image, and takes the median and bits ([`crate::pdq::oracle::bits`]).
+//! chunk of images of any sizes (their bytes packed into one buffer, workgroup `y` = image) in
+//! one submission; the CPU uploads the constant tables and decimation indices, reads back 256
+//! floats and one quality per image, and takes the median and bits
+//! ([`crate::pdq::oracle::bits`]). The blur walks each row and column as one running sum; rows
+//! are walked in a transposed layout so that every load is coalesced (`shaders/pdq_box.wgsl`).
+//!
+//! A batch is split into chunks of about [`GpuContext::chunk_pixels`] pixels, pipelined: the
+//! CPU packs chunk k + 1 into one of two mapped upload buffers (all threads) while the GPU runs
+//! chunk k, whose results land in one of two readback buffers.
 //!
 //! Exactness is by construction (shared/docs/gpu-float.md): CPU-computed constants, `opq()` fences
 //! on every product and running sum, integer-only `div_small()` for the box-filter and `/255`

@@ -37,10 +37,10 @@ pub struct BatchTiming {
     pub chunks: u64,
     /// Images hashed.
     pub images: u64,
-    /// CPU: packing pixels into one `u32` each, per-image parameters, decimation indices
-    /// (and growing the GPU buffers when a chunk is the largest yet).
+    /// CPU: per-image parameters, decimation indices, waiting for the upload buffer to be
+    /// mapped and copying the image bytes into it with all threads.
     pub pack: Duration,
-    /// `queue.write_buffer` of the packed data, submitted and waited for.
+    /// The copy from the upload buffer to the pixel buffer, submitted and waited for.
     pub upload: Duration,
     /// GPU time of the compute pass from timestamp queries; zero without them.
     pub kernels_gpu: Duration,
