@@ -118,7 +118,8 @@ impl std::fmt::Debug for Engine {
 
 /// One image's result before the bits: the 16×16 DCT and the quality, or a finished result.
 enum Partial {
-    Dct(Box<pdq::Dct16>, u8),
+    /// Hashed on the GPU, median and bits included (`hashes[1..]` only when dihedral).
+    Gpu([PdqHash; 8], u8),
     Tiny,
 }
 
@@ -220,12 +221,12 @@ impl Engine {
                 images.par_iter().map(|v| Ok(oracle::hash(v))).collect()
             }
             Path::Gpu(ctx) => self
-                .gpu_partials(ctx, images, pdq::fast::hash)
+                .gpu_partials(ctx, images, false, pdq::fast::hash)
                 .into_iter()
                 .map(|p| {
                     Ok(match p {
-                        Ok(Partial::Dct(d, quality)) => PdqOutput {
-                            hash: oracle::bits(&d),
+                        Ok(Partial::Gpu(hashes, quality)) => PdqOutput {
+                            hash: hashes[0],
                             quality,
                         },
                         Ok(Partial::Tiny) => PdqOutput {
@@ -261,14 +262,11 @@ impl Engine {
                     .collect()
             }
             Path::Gpu(ctx) => self
-                .gpu_partials(ctx, images, |v| pdq::fast::hash_dihedral_at(v, level))
+                .gpu_partials(ctx, images, true, |v| pdq::fast::hash_dihedral_at(v, level))
                 .into_iter()
                 .map(|p| {
                     Ok(match p {
-                        Ok(Partial::Dct(d, quality)) => PdqDihedral {
-                            hashes: oracle::dihedral_dcts(&d).map(|x| oracle::bits(&x)),
-                            quality,
-                        },
+                        Ok(Partial::Gpu(hashes, quality)) => PdqDihedral { hashes, quality },
                         Ok(Partial::Tiny) => PdqDihedral {
                             hashes: [PdqHash::ZERO; 8],
                             quality: 0,
@@ -383,6 +381,7 @@ impl Engine {
         &self,
         ctx: &GpuContext,
         images: &[ImageView<'_>],
+        dihedral: bool,
         cpu: impl Fn(&ImageView<'_>) -> T + Sync,
     ) -> Vec<Result<Partial, T>> {
         let min = oracle::MIN_HASHABLE_DIM as u32;
@@ -409,14 +408,14 @@ impl Engine {
         }
         if !on_gpu.is_empty() {
             let views: Vec<ImageView<'_>> = on_gpu.iter().map(|&i| images[i]).collect();
-            match ctx.dct_batch(&views) {
-                Ok(dcts) => {
-                    bump(&self.counters.gpu, dcts.len());
+            match ctx.hash_batch(&views, dihedral) {
+                Ok(outs) => {
+                    bump(&self.counters.gpu, outs.len());
                     if self.check.load(Ordering::Relaxed) {
-                        self.check_against_oracle(&views, &dcts);
+                        self.check_against_oracle(&views, &outs, dihedral);
                     }
-                    for (&i, (d, q)) in on_gpu.iter().zip(dcts) {
-                        results[i] = Some(Ok(Partial::Dct(Box::new(d), q)));
+                    for (&i, o) in on_gpu.iter().zip(outs) {
+                        results[i] = Some(Ok(Partial::Gpu(o.hashes, o.quality)));
                     }
                 }
                 Err(e) => {
@@ -441,24 +440,34 @@ impl Engine {
             .collect()
     }
 
-    fn check_against_oracle(&self, views: &[ImageView<'_>], dcts: &[(pdq::Dct16, u8)]) {
+    fn check_against_oracle(
+        &self,
+        views: &[ImageView<'_>],
+        outs: &[crate::gpu::GpuOutput],
+        dihedral: bool,
+    ) {
         let bad: usize = views
             .par_iter()
-            .zip(dcts)
-            .filter(|(v, (d, q))| {
-                let want = oracle::hash(v);
-                let got = oracle::bits(d);
-                let differs = want.hash != got || want.quality != *q;
+            .zip(outs)
+            .filter(|(v, o)| {
+                let (want, got): (Vec<PdqHash>, &[PdqHash]) = if dihedral {
+                    let w = oracle::hash_dihedral(v);
+                    (w.hashes.to_vec(), &o.hashes[..])
+                } else {
+                    (vec![oracle::hash(v).hash], &o.hashes[..1])
+                };
+                let want_q = oracle::hash(v).quality;
+                let differs = want != got || want_q != o.quality;
                 if differs {
                     eprintln!(
                         "vigil: VIGIL_CHECK_GPU: {}x{} image: gpu {} q{} vs oracle {} q{} ({} bits differ)",
                         v.width(),
                         v.height(),
-                        got,
-                        q,
-                        want.hash,
-                        want.quality,
-                        got.distance(&want.hash)
+                        got[0],
+                        o.quality,
+                        want[0],
+                        want_q,
+                        got[0].distance(&want[0])
                     );
                 }
                 differs

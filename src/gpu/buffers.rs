@@ -41,6 +41,8 @@ pub(crate) struct ImageParams {
 
 /// Floats of `work` per image: the 64×64 buffer, T (16×64) and B (16×16).
 pub(crate) const WORK_FLOATS_PER_IMAGE: u64 = 4096 + 1024 + 256;
+/// Words of `quality_out` per image: the quality, and 8 words of bits for each of 8 variants.
+pub(crate) const QUALITY_WORDS_PER_IMAGE: u64 = 1 + 64;
 /// Decimation indices per image (64 rows, 64 columns).
 pub(crate) const DEC_PER_IMAGE: u64 = 128;
 
@@ -68,7 +70,8 @@ pub(crate) struct BatchBuffers {
     pub work: wgpu::Buffer,
     pub quality: wgpu::Buffer,
     /// Two MAP_READ buffers, used in turn by consecutive chunks so that one can be read while
-    /// the next chunk runs: B (256 floats per image) followed by the qualities (one u32 each).
+    /// the next chunk runs: B (256 floats per image), the qualities (one u32 each), then the
+    /// hash bits (8 words per image and variant).
     pub staging: [wgpu::Buffer; 2],
     pub bind_group: wgpu::BindGroup,
     /// Two `MAP_WRITE` buffers the CPU packs image bytes into, used in turn by consecutive
@@ -174,11 +177,16 @@ impl BatchBuffers {
             images_cap * WORK_FLOATS_PER_IMAGE * 4,
             copy_src,
         );
-        let quality = storage(device, "vigil quality", images_cap * 4, copy_src);
+        let quality = storage(
+            device,
+            "vigil quality",
+            images_cap * QUALITY_WORDS_PER_IMAGE * 4,
+            copy_src,
+        );
         let staging = [0, 1].map(|_| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("vigil staging"),
-                size: images_cap * (256 + 1) * 4,
+                size: images_cap * (256 + QUALITY_WORDS_PER_IMAGE) * 4,
                 usage: wgpu::BufferUsages::MAP_READ | copy_dst,
                 mapped_at_creation: false,
             })

@@ -3,11 +3,10 @@
 //! Every wgpu call lives in this module: `context` opens the device, `pipelines`
 //! compiles the kernels of `shaders/` once, `buffers` holds the reusable per-batch buffers,
 //! `timing` the measurement hooks of `vigil gpu-bench` (phase times, copy rate).
-//! The GPU runs luma → 2× (box rows, box columns) → decimation → quality → 64→16 DCT for a whole
-//! chunk of images of any sizes (their bytes packed into one buffer, workgroup `y` = image) in
-//! one submission; the CPU uploads the constant tables and decimation indices, reads back 256
-//! floats and one quality per image, and takes the median and bits
-//! ([`crate::pdq::oracle::bits`]). The blur walks each row and column as one running sum; rows
+//! The GPU runs luma → 2× (box rows, box columns) → decimation → quality → 64→16 DCT → median
+//! and bits (of 1 or all 8 dihedral variants) for a whole chunk of images of any sizes (their
+//! bytes packed into one buffer, workgroup `y` = image) in one submission; the CPU uploads the
+//! constant tables and decimation indices and reads back the hashes, the quality and the DCT. The blur walks each row and column as one running sum; rows
 //! are walked in a transposed layout so that every load is coalesced (`shaders/pdq_box.wgsl`).
 //!
 //! A batch is split into chunks of about [`GpuContext::chunk_pixels`] pixels, pipelined: the
@@ -30,13 +29,14 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use buffers::{
-    BatchBuffers, DEC_PER_IMAGE, Globals, ImageParams, UploadState, WORK_FLOATS_PER_IMAGE,
+    BatchBuffers, DEC_PER_IMAGE, Globals, ImageParams, QUALITY_WORDS_PER_IMAGE, UploadState,
+    WORK_FLOATS_PER_IMAGE,
 };
 use context::DeviceState;
 use pipelines::Pipelines;
 pub use timing::{BatchTiming, KERNELS, KernelClock, UploadTiming};
 
-use crate::pdq::Dct16;
+use crate::pdq::{Dct16, PdqHash};
 use crate::pdq::oracle::{self, MIN_HASHABLE_DIM};
 use crate::{ImageView, PixelLayout};
 
@@ -81,6 +81,17 @@ pub struct AdapterInfo {
     pub max_compute_workgroups_per_dimension: u32,
     /// Most storage buffers one shader stage may bind.
     pub max_storage_buffers_per_shader_stage: u32,
+}
+
+/// What the GPU computes for one image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuOutput {
+    /// The 16×16 DCT (B of spec §1.8).
+    pub dct: Dct16,
+    /// PDQ quality.
+    pub quality: u8,
+    /// The hashes of the variants asked for, in dihedral order (`orig` first); the rest zero.
+    pub hashes: [PdqHash; 8],
 }
 
 /// Why the GPU could not be used or a batch failed.
@@ -277,7 +288,22 @@ impl GpuContext {
     /// [fit](Self::fits); the batch is split by the adapter's limits and each part is one
     /// command-encoder submission.
     pub fn dct_batch(&self, images: &[ImageView<'_>]) -> Result<Vec<(Dct16, u8)>, GpuError> {
-        self.dct_batch_inner(images, None)
+        Ok(self
+            .dct_batch_inner(images, None, 1)?
+            .into_iter()
+            .map(|o| (o.dct, o.quality))
+            .collect())
+    }
+
+    /// PDQ of each image on the GPU, median and bits included: the `orig` hash, or all 8
+    /// dihedral hashes with `dihedral`, with the DCT and quality. Every image must
+    /// [fit](Self::fits).
+    pub fn hash_batch(
+        &self,
+        images: &[ImageView<'_>],
+        dihedral: bool,
+    ) -> Result<Vec<GpuOutput>, GpuError> {
+        self.dct_batch_inner(images, None, if dihedral { 8 } else { 1 })
     }
 
     /// [`Self::dct_batch`], with `timing` (when given) adding up each phase of each chunk. A
@@ -288,7 +314,8 @@ impl GpuContext {
         &self,
         images: &[ImageView<'_>],
         mut timing: Option<&mut BatchTiming>,
-    ) -> Result<Vec<(Dct16, u8)>, GpuError> {
+        variants: u32,
+    ) -> Result<Vec<GpuOutput>, GpuError> {
         if let Some(bad) = images.iter().find(|v| !self.fits(v.width(), v.height())) {
             return Err(GpuError::Batch(format!(
                 "image {}×{} does not fit the GPU path",
@@ -337,7 +364,7 @@ impl GpuContext {
             ));
         }
         let bufs = guard.as_mut().expect("just made");
-        let result = self.run_chunks(bufs, images, &chunks, timing.as_deref_mut());
+        let result = self.run_chunks(bufs, images, &chunks, timing.as_deref_mut(), variants);
         if result.is_err() {
             // Mapping states may be half-way: start the next batch from fresh buffers.
             *guard = None;
@@ -352,16 +379,17 @@ impl GpuContext {
         images: &[ImageView<'_>],
         chunks: &[(usize, usize, u64)],
         mut timing: Option<&mut BatchTiming>,
-    ) -> Result<Vec<(Dct16, u8)>, GpuError> {
+        variants: u32,
+    ) -> Result<Vec<GpuOutput>, GpuError> {
         let mut out = Vec::with_capacity(images.len());
         let mut pending: Option<Pending> = None;
         for (k, &(a, b, pixels)) in chunks.iter().enumerate() {
             let slot = k % 2;
             if let Some(t) = timing.as_deref_mut() {
-                let p = self.submit_chunk(bufs, &images[a..b], pixels, slot, Some(t))?;
+                let p = self.submit_chunk(bufs, &images[a..b], pixels, slot, variants, Some(t))?;
                 out.extend(self.finish_chunk(bufs, p, Some(t))?);
             } else {
-                let p = self.submit_chunk(bufs, &images[a..b], pixels, slot, None)?;
+                let p = self.submit_chunk(bufs, &images[a..b], pixels, slot, variants, None)?;
                 if let Some(prev) = pending.replace(p) {
                     out.extend(self.finish_chunk(bufs, prev, None)?);
                 }
@@ -383,6 +411,7 @@ impl GpuContext {
         images: &[ImageView<'_>],
         total: u64,
         slot: usize,
+        variants: u32,
         mut timing: Option<&mut BatchTiming>,
     ) -> Result<Pending, GpuError> {
         self.take_error()?;
@@ -493,6 +522,7 @@ impl GpuContext {
             (&p.quality, [1, ny, 1]),
             (&p.dct_t, [1024 / 64, ny, 1]),
             (&p.dct_b, [256 / 64, ny, 1]),
+            (&p.bits, [variants, ny, 1]),
         ];
         let stamps = timing.is_some().then_some(self.stamps.as_ref()).flatten();
         if let Some(s) = stamps {
@@ -546,11 +576,12 @@ impl GpuContext {
             0,
             b_bytes,
         );
-        encoder.copy_buffer_to_buffer(&bufs.quality, 0, staging, b_bytes, n * 4);
+        let q_bytes = n * QUALITY_WORDS_PER_IMAGE * 4;
+        encoder.copy_buffer_to_buffer(&bufs.quality, 0, staging, b_bytes, q_bytes);
         let index = queue.submit([encoder.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
         staging
-            .slice(..b_bytes + n * 4)
+            .slice(..b_bytes + q_bytes)
             .map_async(wgpu::MapMode::Read, move |r| {
                 let _ = tx.send(r);
             });
@@ -563,6 +594,7 @@ impl GpuContext {
         Ok(Pending {
             index,
             slot,
+            variants,
             images: n,
             mapped: rx,
             readback_started,
@@ -575,9 +607,10 @@ impl GpuContext {
         bufs: &mut BatchBuffers,
         p: Pending,
         timing: Option<&mut BatchTiming>,
-    ) -> Result<Vec<(Dct16, u8)>, GpuError> {
+    ) -> Result<Vec<GpuOutput>, GpuError> {
         let n = p.images;
         let b_bytes = n * 256 * 4;
+        let q_bytes = n * QUALITY_WORDS_PER_IMAGE * 4;
         let staging = &bufs.staging[p.slot];
         self.state
             .device
@@ -592,22 +625,35 @@ impl GpuContext {
             .map_err(|_| GpuError::Batch("map callback dropped".into()))?;
         self.take_error()?;
         mapped.map_err(|e| GpuError::Batch(e.to_string()))?;
-        let slice = staging.slice(..b_bytes + n * 4);
+        let slice = staging.slice(..b_bytes + q_bytes);
         let out = {
             let view = slice
                 .get_mapped_range()
                 .map_err(|e| GpuError::Batch(e.to_string()))?;
             let floats: &[f32] = bytemuck::cast_slice(&view[..b_bytes as usize]);
-            let quals: &[u32] = bytemuck::cast_slice(&view[b_bytes as usize..]);
+            let words: &[u32] = bytemuck::cast_slice(&view[b_bytes as usize..]);
+            let (quals, bits) = words.split_at(n as usize);
             floats
                 .chunks_exact(256)
                 .zip(quals)
-                .map(|(b, &q)| {
-                    let mut d = [[0.0f32; 16]; 16];
-                    for (i, row) in d.iter_mut().enumerate() {
+                .zip(bits.chunks_exact(64))
+                .map(|((b, &q), bits)| {
+                    let mut dct = [[0.0f32; 16]; 16];
+                    for (i, row) in dct.iter_mut().enumerate() {
                         row.copy_from_slice(&b[i * 16..i * 16 + 16]);
                     }
-                    (d, q.min(100) as u8)
+                    let mut hashes = [PdqHash::ZERO; 8];
+                    for (v, h) in hashes.iter_mut().enumerate().take(p.variants as usize) {
+                        let w = &bits[v * 8..v * 8 + 8];
+                        for (k, word) in h.0.iter_mut().enumerate() {
+                            *word = u64::from(w[2 * k]) | u64::from(w[2 * k + 1]) << 32;
+                        }
+                    }
+                    GpuOutput {
+                        dct,
+                        quality: q.min(100) as u8,
+                        hashes,
+                    }
                 })
                 .collect()
         };
@@ -626,6 +672,7 @@ impl GpuContext {
 struct Pending {
     index: wgpu::SubmissionIndex,
     slot: usize,
+    variants: u32,
     images: u64,
     mapped: std::sync::mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
     readback_started: Instant,

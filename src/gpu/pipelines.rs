@@ -5,7 +5,7 @@
 pub(crate) const COMMON_WGSL: &str = include_str!("../../shaders/pdq_common.wgsl");
 
 /// The kernel modules: (label, source without prelude, entry points).
-const KERNELS: [(&str, &str, &[&str]); 5] = [
+const KERNELS: [(&str, &str, &[&str]); 6] = [
     (
         "pdq_luma",
         include_str!("../../shaders/pdq_luma.wgsl"),
@@ -37,6 +37,11 @@ const KERNELS: [(&str, &str, &[&str]); 5] = [
         include_str!("../../shaders/pdq_dct16.wgsl"),
         &["pdq_dct16_t", "pdq_dct16_b"],
     ),
+    (
+        "pdq_bits",
+        include_str!("../../shaders/pdq_bits.wgsl"),
+        &["pdq_bits"],
+    ),
 ];
 
 /// Number of bindings in the shared layout (see `pdq_common.wgsl`).
@@ -55,6 +60,7 @@ pub(crate) struct Pipelines {
     pub quality: wgpu::ComputePipeline,
     pub dct_t: wgpu::ComputePipeline,
     pub dct_b: wgpu::ComputePipeline,
+    pub bits: wgpu::ComputePipeline,
 }
 
 impl Pipelines {
@@ -118,6 +124,7 @@ impl Pipelines {
             quality: next(),
             dct_t: next(),
             dct_b: next(),
+            bits: next(),
             layout,
         }
     }

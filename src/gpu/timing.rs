@@ -6,9 +6,8 @@
 use std::time::{Duration, Instant};
 
 use super::context::DeviceState;
-use super::{GpuContext, GpuError};
+use super::{GpuContext, GpuError, GpuOutput};
 use crate::ImageView;
-use crate::pdq::Dct16;
 
 /// Where [`BatchTiming::kernels`] comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +53,7 @@ pub struct BatchTiming {
 }
 
 /// The PDQ dispatches of a chunk, in order (names for [`BatchTiming::kernel_split`]).
-pub const KERNELS: [&str; 10] = [
+pub const KERNELS: [&str; 11] = [
     "pdq_luma (to layout T)",
     "pdq_box_rows (pass 1)",
     "pdq_transpose_to_rows",
@@ -65,6 +64,7 @@ pub const KERNELS: [&str; 10] = [
     "pdq_quality",
     "pdq_dct16_t",
     "pdq_dct16_b",
+    "pdq_bits (median + bits)",
 ];
 
 impl BatchTiming {
@@ -257,9 +257,9 @@ impl GpuContext {
     pub fn dct_batch_timed(
         &self,
         images: &[ImageView<'_>],
-    ) -> Result<(Vec<(Dct16, u8)>, BatchTiming), GpuError> {
+    ) -> Result<(Vec<GpuOutput>, BatchTiming), GpuError> {
         let mut timing = BatchTiming::default();
-        let out = self.dct_batch_inner(images, Some(&mut timing))?;
+        let out = self.dct_batch_inner(images, Some(&mut timing), 1)?;
         Ok((out, timing))
     }
 
