@@ -117,7 +117,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     if chunk_sizes.is_empty() {
         chunk_sizes.push(gpu.chunk_pixels());
         if !software {
-            chunk_sizes.extend([1 << 24, 1 << 25, 1 << 27].into_iter().filter(|c| *c != gpu.chunk_pixels()));
+            chunk_sizes.extend(
+                [1 << 24, 1 << 25, 1 << 27]
+                    .into_iter()
+                    .filter(|c| *c != gpu.chunk_pixels()),
+            );
         }
     }
     for c in &mut chunk_sizes {
@@ -283,7 +287,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             let mut at = 0;
             for b in &batches {
                 let got = unwrap_all(engine.hash_batch(b))?;
-                sweep_differs += got.iter().zip(&gpu_out[at..]).filter(|(a, b)| a != b).count();
+                sweep_differs += got
+                    .iter()
+                    .zip(&gpu_out[at..])
+                    .filter(|(a, b)| a != b)
+                    .count();
                 at += b.len();
             }
             e.push(t.elapsed());
@@ -480,10 +488,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
              driver puts `MAP_WRITE` memory on the card)",
             &upload.staging_copy,
         ),
-        (
-            "the same copy, GPU timestamps",
-            &upload.staging_copy_gpu,
-        ),
+        ("the same copy, GPU timestamps", &upload.staging_copy_gpu),
     ];
     for (name, d) in methods {
         if let Some((m, b)) = gbs(upload.bytes, d) {

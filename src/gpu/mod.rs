@@ -20,6 +20,7 @@
 
 mod buffers;
 mod context;
+mod hamming;
 mod phash;
 mod pipelines;
 mod timing;
@@ -33,11 +34,12 @@ use buffers::{
     WORK_FLOATS_PER_IMAGE,
 };
 use context::DeviceState;
+pub use hamming::{GpuCodes, GpuHit};
 use pipelines::Pipelines;
 pub use timing::{BatchTiming, KERNELS, KernelClock, UploadTiming};
 
-use crate::pdq::{Dct16, PdqHash};
 use crate::pdq::oracle::{self, MIN_HASHABLE_DIM};
+use crate::pdq::{Dct16, PdqHash};
 use crate::{ImageView, PixelLayout};
 
 /// The largest side the GPU takes: box windows up to 256 keep `div_small` exact.
@@ -142,6 +144,8 @@ pub struct GpuContext {
     stamps: Option<timing::Stamps>,
     /// The pHash kernels and buffers (`phash.rs`), built on first use.
     phash: phash::PhashState,
+    /// The Hamming-scan kernels (`hamming.rs`), built on first use.
+    hamming: hamming::HammingState,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -212,6 +216,7 @@ impl GpuContext {
             chunk_pixels: std::sync::atomic::AtomicU64::new(batch_pixels),
             stamps,
             phash: phash::PhashState::default(),
+            hamming: hamming::HammingState::default(),
         };
         let chunk = std::env::var("VIGIL_GPU_CHUNK_PIXELS")
             .ok()
