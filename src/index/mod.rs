@@ -9,13 +9,21 @@
 //! - [`scan`]: the flat scan, tiled and parallel, and [`scan::oracle_range`], the reference.
 //! - [`mih`]: multi-index hashing tables and probe search.
 //! - [`search`]: sinks (range, k-nearest, tombstones), the planner, dihedral merging.
+//! - [`format`]: the file container (header, checksummed sections, table) and its mapping.
+//! - [`store`]: [`Index`]: open and verify, search by list, add / remove / replace.
 //!
 //! Every path returns exactly the oracle's hits: `tests/index_search.rs` checks it.
 
+pub mod format;
 pub mod kernel;
 pub mod mih;
 pub mod scan;
 pub mod search;
+pub mod store;
 
 pub use kernel::Kernel;
 pub use search::{Backend, Hit, Params, Plan, SearchError, Segment, Tombstones};
+pub use store::{
+    Algo, Index, IndexError, ListManifest, Manifest, NewEntry, NewList, Provenance, Queries,
+    Source, build,
+};
