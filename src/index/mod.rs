@@ -15,6 +15,7 @@
 //! Every path returns exactly the oracle's hits: `tests/index_search.rs` checks it.
 
 pub mod format;
+pub mod import;
 pub mod kernel;
 pub mod mih;
 pub mod scan;
