@@ -201,6 +201,21 @@ impl<'a> MihView<'a> {
         base: u32,
         sink: &mut S,
     ) -> bool {
+        self.search_tables(query, codes, radius, base, 0..tables(W), sink)
+    }
+
+    /// [`MihView::search`] over tables `range` only: hits whose first qualifying table is in
+    /// `range`. Disjoint ranges covering `0..m` together offer each hit exactly once, so a
+    /// single query can be split across threads.
+    pub fn search_tables<const W: usize, S: Sink>(
+        &self,
+        query: &[u64; W],
+        codes: &[[u64; W]],
+        radius: u32,
+        base: u32,
+        range: std::ops::Range<usize>,
+        sink: &mut S,
+    ) -> bool {
         if radius > max_radius(W) {
             return false;
         }
@@ -211,26 +226,49 @@ impl<'a> MihView<'a> {
         for (t, q) in qsub.iter_mut().enumerate().take(m) {
             *q = substring(query, t);
         }
-        for t in 0..m {
+        let mut cand: Vec<u32> = Vec::new();
+        for t in range {
             let off = &self.offsets[t * (BUCKETS + 1)..(t + 1) * (BUCKETS + 1)];
             let ids = &self.ids[t * n..(t + 1) * n];
+            // Gather this table's candidates first, so the code reads below can be
+            // prefetched ahead: they are random reads, and overlapping them is most of MIH's
+            // speed on a list larger than the caches.
+            cand.clear();
             for &mask in masks(flips) {
                 let b = qsub[t] ^ mask as usize;
-                for &id in &ids[off[b] as usize..off[b + 1] as usize] {
-                    let code = &codes[id as usize];
-                    let d = distance(query, code);
-                    if d > radius || d > sink.threshold() {
-                        continue;
-                    }
-                    // Report from the first table whose substring is within `flips`.
-                    let earlier = (0..t)
-                        .any(|e| ((substring(code, e) ^ qsub[e]) as u32).count_ones() <= flips);
-                    if !earlier {
-                        sink.offer(base + id, d);
-                    }
+                cand.extend_from_slice(&ids[off[b] as usize..off[b + 1] as usize]);
+            }
+            const AHEAD: usize = 12;
+            for (j, &id) in cand.iter().enumerate() {
+                if let Some(&next) = cand.get(j + AHEAD) {
+                    prefetch(&codes[next as usize]);
+                }
+                let code = &codes[id as usize];
+                let d = distance(query, code);
+                if d > radius || d > sink.threshold() {
+                    continue;
+                }
+                // Report from the first table whose substring is within `flips`.
+                let earlier =
+                    (0..t).any(|e| ((substring(code, e) ^ qsub[e]) as u32).count_ones() <= flips);
+                if !earlier {
+                    sink.offer(base + id, d);
                 }
             }
         }
         true
     }
+}
+
+/// Hint the CPU to load `x`'s cache line (no effect on results).
+#[inline(always)]
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: prefetch is a hint that never faults; SSE is part of the x86-64 baseline.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>((x as *const T).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
 }

@@ -291,12 +291,37 @@ pub fn search<const W: usize>(
         let mih_idx: Vec<usize> = (0..queries.len())
             .filter(|&i| plans[i] == Plan::Mih)
             .collect();
+        let threads = rayon::current_num_threads().max(1);
         let mih_hits: Vec<(usize, Vec<Hit>)> = match seg.mih {
-            Some(view) => mih_idx
+            // Enough queries to keep every core busy: one query per task.
+            Some(view) if mih_idx.len() >= 2 * threads => mih_idx
                 .par_iter()
                 .map(|&i| {
                     let mut sink = fresh();
                     view.search(&queries[i], seg.codes, p.radius, 0, &mut sink);
+                    (i, sink.finish())
+                })
+                .collect(),
+            // A few queries: split each one's tables across cores (each hit is offered from
+            // exactly one table, so the parts merge without duplicates).
+            Some(view) => mih_idx
+                .iter()
+                .map(|&i| {
+                    let m = mih::tables(W);
+                    let parts = threads.min(m);
+                    let forks: Vec<Collect<'_>> = (0..parts)
+                        .into_par_iter()
+                        .map(|g| {
+                            let mut sink = fresh();
+                            let r = g * m / parts..(g + 1) * m / parts;
+                            view.search_tables(&queries[i], seg.codes, p.radius, 0, r, &mut sink);
+                            sink
+                        })
+                        .collect();
+                    let mut sink = fresh();
+                    for f in forks {
+                        sink.merge(f);
+                    }
                     (i, sink.finish())
                 })
                 .collect(),
