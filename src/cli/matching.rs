@@ -3,7 +3,7 @@
 //!
 //! Queries are read with the import formats (a file of hashes, or vigil `hash`/`scan` output;
 //! stdin when no file is named). Each query is compared only with lists of its algorithm. A
-//! PDQ query whose quality is below `--min-quality` is counted and not matched. Malformed query
+//! query whose quality is below `--min-quality` is counted and not matched. Malformed query
 //! lines are failures, reported by line number. Exit codes: 0 matches and no failure, 1 no
 //! match, 2 failures and no match, 3 matches and failures.
 
@@ -57,7 +57,7 @@ pub struct MatchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "csv")]
     format: MatchFormat,
-    /// PDQ queries carrying a quality below this are not matched.
+    /// Queries carrying a quality below this are not matched (counted on stderr).
     #[arg(long, default_value_t = 50)]
     min_quality: u8,
     /// Search path (results are identical; for tests and benchmarks).
@@ -121,7 +121,7 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     }
     let gated: Vec<bool> = queries
         .iter()
-        .map(|q| q.algo == Algo::Pdq && q.quality.is_some_and(|x| x < a.min_quality))
+        .map(|q| q.quality.is_some_and(|x| x < a.min_quality))
         .collect();
     let below = gated.iter().filter(|&&g| g).count();
     // Rows per query, in query order.
@@ -252,6 +252,12 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
         "vigil: {} queries, {matched_queries} matched ({matches} matches), {failures} malformed, {below} below quality {}, {error_rows} error rows skipped",
         queries.len(),
         a.min_quality
+    );
+    eprintln!(
+        "vigil: backend {:?}, kernel {}, vigil {}",
+        a.backend,
+        Kernel::best().name(),
+        env!("CARGO_PKG_VERSION")
     );
     for l in &m.lists {
         eprintln!(

@@ -190,9 +190,10 @@ mod x86 {
         sink.threshold()
     }
 
-    /// 256-bit codes: each 512-bit load holds 2 codes; 4 loads (8 codes) are popcounted
-    /// against each query, and the 32 limb counts are summed into 8 distances, one lane per
-    /// code in entry order, by two unpack/add and two permute/add steps.
+    /// 256-bit codes: 4 loads bring 8 codes (2 per register, row-major); 4 unpacks and 4
+    /// permutes transpose them into one register per limb (lane k = code k), once per 8
+    /// codes for the whole query block. Each query then costs 4 xor (against its broadcast
+    /// limbs), 4 popcounts, 3 adds and a compare per 8 codes.
     #[target_feature(enable = "avx512f,avx512vpopcntdq")]
     pub(super) unsafe fn tile_avx512_w4<S: Sink>(
         queries: &[u64],
@@ -209,13 +210,11 @@ mod x86 {
             .zip(sinks.chunks_mut(QUERY_BLOCK))
         {
             let nq = sb.len();
-            let mut qv = [_mm512_setzero_si512(); QUERY_BLOCK];
+            let mut ql = [[0u64; 4]; QUERY_BLOCK];
             // Signed compare: an unused slot's threshold -1 never matches.
             let mut thr = [_mm512_set1_epi64(-1); QUERY_BLOCK];
             for j in 0..nq {
-                let q = &qb[4 * j..4 * j + 4];
-                let (a, b, c, d) = (q[0] as i64, q[1] as i64, q[2] as i64, q[3] as i64);
-                qv[j] = _mm512_setr_epi64(a, b, c, d, a, b, c, d);
+                ql[j].copy_from_slice(&qb[4 * j..4 * j + 4]);
                 thr[j] = _mm512_set1_epi64(i64::from(sb[j].threshold()));
             }
             let mut i = 0;
@@ -231,23 +230,27 @@ mod x86 {
                         _mm512_loadu_si512(p.add(24).cast()),
                     )
                 };
+                // c0 = [a0 a1 a2 a3 b0 b1 b2 b3] … → t0 = [a0 c0 a2 c2 b0 d0 b2 d2] …
+                let t0 = _mm512_unpacklo_epi64(c0, c1);
+                let t1 = _mm512_unpackhi_epi64(c0, c1);
+                let t2 = _mm512_unpacklo_epi64(c2, c3);
+                let t3 = _mm512_unpackhi_epi64(c2, c3);
+                // l_k = limb k of codes i .. i + 8, in entry order.
+                let l0 = _mm512_permutex2var_epi64(t0, idx_a, t2);
+                let l2 = _mm512_permutex2var_epi64(t0, idx_b, t2);
+                let l1 = _mm512_permutex2var_epi64(t1, idx_a, t3);
+                let l3 = _mm512_permutex2var_epi64(t1, idx_b, t3);
                 for j in 0..QUERY_BLOCK {
-                    let x0 = _mm512_popcnt_epi64(_mm512_xor_si512(c0, qv[j]));
-                    let x1 = _mm512_popcnt_epi64(_mm512_xor_si512(c1, qv[j]));
-                    let x2 = _mm512_popcnt_epi64(_mm512_xor_si512(c2, qv[j]));
-                    let x3 = _mm512_popcnt_epi64(_mm512_xor_si512(c3, qv[j]));
-                    let u = _mm512_add_epi64(
-                        _mm512_unpacklo_epi64(x0, x1),
-                        _mm512_unpackhi_epi64(x0, x1),
-                    );
-                    let v = _mm512_add_epi64(
-                        _mm512_unpacklo_epi64(x2, x3),
-                        _mm512_unpackhi_epi64(x2, x3),
-                    );
-                    let d = _mm512_add_epi64(
-                        _mm512_permutex2var_epi64(u, idx_a, v),
-                        _mm512_permutex2var_epi64(u, idx_b, v),
-                    );
+                    let q = &ql[j];
+                    let p0 =
+                        _mm512_popcnt_epi64(_mm512_xor_si512(l0, _mm512_set1_epi64(q[0] as i64)));
+                    let p1 =
+                        _mm512_popcnt_epi64(_mm512_xor_si512(l1, _mm512_set1_epi64(q[1] as i64)));
+                    let p2 =
+                        _mm512_popcnt_epi64(_mm512_xor_si512(l2, _mm512_set1_epi64(q[2] as i64)));
+                    let p3 =
+                        _mm512_popcnt_epi64(_mm512_xor_si512(l3, _mm512_set1_epi64(q[3] as i64)));
+                    let d = _mm512_add_epi64(_mm512_add_epi64(p0, p1), _mm512_add_epi64(p2, p3));
                     let m = _mm512_cmple_epi64_mask(d, thr[j]);
                     if m != 0 {
                         let mut lanes = [0u64; 8];
@@ -264,11 +267,7 @@ mod x86 {
                     .chunks_exact(4)
                     .map(|c| [c[0], c[1], c[2], c[3]])
                     .collect();
-                let qs: Vec<[u64; 4]> = qb
-                    .chunks_exact(4)
-                    .map(|c| [c[0], c[1], c[2], c[3]])
-                    .collect();
-                tile_portable(&qs, &rest, base + main as u32, sb);
+                tile_portable(&ql[..nq], &rest, base + main as u32, sb);
             }
         }
     }

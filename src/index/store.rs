@@ -759,7 +759,7 @@ impl Index {
         let p = Params {
             radius: 0,
             k: None,
-            backend: Backend::Scan,
+            backend: Backend::Auto,
             kernel: Kernel::best(),
         };
         let hits = match l.algo {
