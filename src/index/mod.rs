@@ -9,7 +9,7 @@
 //! - [`scan`]: the flat scan, tiled and parallel, and [`scan::oracle_range`], the reference.
 //! - [`mih`]: multi-index hashing tables and probe search.
 //! - [`search`]: sinks (range, k-nearest, tombstones), the planner, dihedral merging.
-//! - [`format`]: the file container (header, checksummed sections, table) and its mapping.
+//! - [`format`](mod@format): the file container (header, checksummed sections, table) and its mapping.
 //! - [`store`]: [`Index`]: open and verify, search by list, add / remove / replace.
 //!
 //! Every path returns exactly the oracle's hits: `tests/index_search.rs` checks it.
