@@ -4,7 +4,9 @@
 //!
 //! Run: `cargo bench --bench search` (both sizes; `VIGIL_BENCH_SIZES=1000000` for one).
 //! The 10 M group skips the 10,000-query flat scan (10^11 comparisons per iteration); the
-//! side-by-side comparison with faiss is `scripts/compare-search.py`.
+//! side-by-side comparison with faiss is `scripts/compare-search.py`. The 1-query cases repeat
+//! one query, so the codes it touches stay in cache: a best case (compare-search.py times 1,000
+//! different queries from the mapped index file).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use vigil::index::Kernel;

@@ -305,11 +305,14 @@ pub fn run(cmd: IndexCmd) -> anyhow::Result<i32> {
                 src.path = file.display().to_string();
                 src.sha256 = parsed.sha256;
             }
+            ids.sort_unstable();
+            ids.dedup();
             let n = idx.remove(&a.index, &a.list, &ids, src, Provenance::now())?;
             eprintln!(
-                "vigil: {}: removed {n} entries from {}",
+                "vigil: {}: removed {n} entries from {} ({} ids unknown or already removed)",
                 a.index.display(),
-                a.list
+                a.list,
+                ids.len() as u64 - n
             );
             Ok(0)
         }
