@@ -23,6 +23,7 @@ pub mod decode;
 pub mod engine;
 pub mod gpu;
 mod hasher;
+pub mod index;
 pub mod pdq;
 pub mod phash;
 mod pixels;

@@ -1,8 +1,11 @@
 //! Command-line parsing and dispatch. Exit codes follow conventions.md: 0 success, 2 when any
-//! input failed, 64 and up for fatal errors (64 bad arguments, 74 output not writable).
+//! input failed (`vigil match`: 0 matches, 1 none, 2 failures, 3 both), 64 and up for fatal
+//! errors (64 bad arguments or unreadable lists/index, 74 output not writable).
 
 mod bench;
 mod hash;
+mod index;
+mod matching;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +30,11 @@ struct Cli {
 enum Command {
     /// Hash image files: one record per input and algorithm on stdout.
     Hash(hash::HashArgs),
+    /// Build and maintain index files of known hashes (PDQ, pHash, MD5, SHA-1, SHA-256).
+    #[command(subcommand)]
+    Index(index::IndexCmd),
+    /// Look hashes up in an index or lists: one record per (query, match).
+    Match(matching::MatchArgs),
     /// Show the build, the SIMD level, the decoding policy, the GPU adapters and the backend
     /// `--backend auto` would choose.
     Info,
@@ -48,6 +56,8 @@ pub fn main() -> i32 {
     };
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
+        Command::Index(cmd) => index::run(cmd),
+        Command::Match(args) => matching::run(args),
         Command::GpuBench(args) => bench::run(args),
         Command::Info => {
             info();

@@ -1,0 +1,463 @@
+//! `vigil index build|add|remove|replace|info|verify`: hash lists in one checksummed file.
+//!
+//! Lists are imported with format detection (`vigil::index::import`). Problems are reported on
+//! stderr by line number only (never list contents); `--strict` makes the first one fatal.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, bail};
+use vigil::index::import::{self, ParseOptions, Parsed};
+use vigil::index::store::utc;
+use vigil::index::{Algo, Index, NewEntry, NewList, Provenance, Source};
+
+/// `vigil index` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum IndexCmd {
+    /// Build an index file from lists (written beside --out and renamed over it).
+    Build(BuildArgs),
+    /// Append a file's entries to a list (a new segment; nothing is rebuilt).
+    Add(AddArgs),
+    /// Remove entries (tombstones): by id, or every entry whose hash is in FILE.
+    Remove(RemoveArgs),
+    /// Replace a list's entries and version atomically.
+    Replace(AddArgs),
+    /// Show provenance and, per list, name, algorithm, radius, version, entries and sha256.
+    Info(InfoArgs),
+    /// Check every checksum and the structure of every table.
+    Verify(InfoArgs),
+}
+
+/// How list files are read.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ImportArgs {
+    /// Algorithm of plain hex lists (default: by length; 64 hex digits mean pdq, so SHA-256
+    /// lists need `--algo sha256`).
+    #[arg(long, value_parser = parse_algo)]
+    pub algo: Option<Algo>,
+    /// Radius per algorithm (`pdq=31`, `phash=8`; a bare number means pdq). A list's own
+    /// `:RADIUS` wins.
+    #[arg(long, value_name = "[ALGO=]R")]
+    pub radius: Vec<String>,
+    /// Allow a pHash radius above 16 (unrelated pHashes sit about 32 bits apart).
+    #[arg(long)]
+    pub allow_wide_radius: bool,
+    /// Fail at the first malformed or refused line (default: skip, report and count).
+    #[arg(long)]
+    pub strict: bool,
+    /// Keep PDQ hashes of quality below 50.
+    #[arg(long)]
+    pub keep_low_quality: bool,
+    /// Version recorded for the list (default: the UTC time of the import).
+    #[arg(long, value_name = "TEXT")]
+    pub list_version: Option<String>,
+}
+
+/// `vigil index build`.
+#[derive(clap::Args, Debug)]
+pub struct BuildArgs {
+    /// Index file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// A list: `[NAME=]FILE[:RADIUS]` (NAME defaults to the file stem).
+    #[arg(long, value_name = "[NAME=]FILE[:RADIUS]", required = true)]
+    list: Vec<String>,
+    #[command(flatten)]
+    import: ImportArgs,
+}
+
+/// `vigil index add` / `replace`.
+#[derive(clap::Args, Debug)]
+pub struct AddArgs {
+    /// Index file (rewritten atomically).
+    index: PathBuf,
+    /// List name.
+    #[arg(long)]
+    list: String,
+    /// File of hashes.
+    file: PathBuf,
+    #[command(flatten)]
+    import: ImportArgs,
+}
+
+/// `vigil index remove`.
+#[derive(clap::Args, Debug)]
+pub struct RemoveArgs {
+    /// Index file (rewritten atomically).
+    index: PathBuf,
+    /// List name.
+    #[arg(long)]
+    list: String,
+    /// Entry ids to remove.
+    #[arg(long)]
+    id: Vec<u64>,
+    /// File of hashes: every entry with one of these exact hashes is removed.
+    file: Option<PathBuf>,
+}
+
+/// `vigil index info` / `verify`.
+#[derive(clap::Args, Debug)]
+pub struct InfoArgs {
+    /// Index file.
+    index: PathBuf,
+    /// JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_algo(s: &str) -> Result<Algo, String> {
+    Algo::parse(s).ok_or_else(|| format!("unknown algorithm {s:?} (pdq, phash, md5, sha1, sha256)"))
+}
+
+/// Radii from `--radius` (`pdq=31`, `phash=8`, bare number = pdq).
+pub fn parse_radii(specs: &[String]) -> anyhow::Result<Vec<(Algo, u32)>> {
+    specs
+        .iter()
+        .map(|s| {
+            let (a, r) = match s.split_once('=') {
+                Some((a, r)) => (parse_algo(a).map_err(anyhow::Error::msg)?, r),
+                None => (Algo::Pdq, s.as_str()),
+            };
+            let r: u32 = r
+                .trim()
+                .parse()
+                .with_context(|| format!("--radius {s}: not a number"))?;
+            Ok((a, r))
+        })
+        .collect()
+}
+
+/// Check a radius for its algorithm (pHash > 16 needs `allow_wide`).
+pub fn check_radius(algo: Algo, r: u32, allow_wide: bool) -> anyhow::Result<u32> {
+    if r > algo.bits() {
+        bail!(
+            "radius {r} is more than the {} bits of {}",
+            algo.bits(),
+            algo.name()
+        );
+    }
+    if algo == Algo::Phash && r > 16 && !allow_wide {
+        bail!("pHash radius {r} would match unrelated images; --allow-wide-radius to force it");
+    }
+    if !algo.is_perceptual() && r != 0 {
+        bail!("{} lists match exactly; radius must be 0", algo.name());
+    }
+    Ok(r)
+}
+
+/// `[NAME=]FILE[:RADIUS]`.
+pub struct ListSpec {
+    /// List name.
+    pub name: String,
+    /// File.
+    pub file: PathBuf,
+    /// The list's own radius.
+    pub radius: Option<u32>,
+}
+
+/// Parse a list spec.
+pub fn parse_spec(s: &str) -> anyhow::Result<ListSpec> {
+    let (name, rest) = match s.split_once('=') {
+        Some((n, r)) if !n.is_empty() && !n.contains('/') => (Some(n.to_owned()), r),
+        _ => (None, s),
+    };
+    let (file, radius) = match rest.rsplit_once(':') {
+        Some((f, r)) if !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()) => {
+            (f, Some(r.parse::<u32>().context("radius")?))
+        }
+        _ => (rest, None),
+    };
+    let file = PathBuf::from(file);
+    let name = name.unwrap_or_else(|| {
+        file.file_stem()
+            .map_or_else(|| "list".into(), |s| s.to_string_lossy().into_owned())
+    });
+    Ok(ListSpec { name, file, radius })
+}
+
+/// Report a parse/check outcome on stderr: every problem by line number.
+fn report(path: &Path, parsed: &Parsed, problems: &[import::Problem], accepted: usize) {
+    for p in problems {
+        eprintln!("vigil: {}: line {}: {}", path.display(), p.line, p.kind);
+    }
+    eprintln!(
+        "vigil: {}: format {}, {} accepted, {} refused, {} error rows skipped",
+        path.display(),
+        parsed.format.map_or("?", |f| f.name()),
+        accepted,
+        problems.len(),
+        parsed.error_rows
+    );
+}
+
+/// Accepted entries, per algorithm.
+pub type PerAlgo = Vec<(Algo, Vec<NewEntry>)>;
+
+/// Read a list file into entries per algorithm, reporting problems.
+pub fn load(
+    path: &Path,
+    args: &ImportArgs,
+    existing: &dyn Fn(Algo, &[u8]) -> bool,
+) -> anyhow::Result<(Parsed, PerAlgo)> {
+    let parsed = import::parse_file(path, &ParseOptions { algo: args.algo })?;
+    let checked = import::check_entries(
+        &path.display().to_string(),
+        &parsed,
+        args.strict,
+        args.keep_low_quality,
+        existing,
+    )?;
+    let accepted = checked.entries.values().map(Vec::len).sum();
+    report(path, &parsed, &checked.problems, accepted);
+    Ok((parsed, checked.entries.into_iter().collect()))
+}
+
+fn radius_for(
+    algo: Algo,
+    own: Option<u32>,
+    args: &ImportArgs,
+    radii: &[(Algo, u32)],
+) -> anyhow::Result<u32> {
+    let r = own
+        .or_else(|| {
+            radii
+                .iter()
+                .rev()
+                .find(|(a, _)| *a == algo)
+                .map(|(_, r)| *r)
+        })
+        .unwrap_or_else(|| algo.default_radius());
+    check_radius(algo, r, args.allow_wide_radius)
+}
+
+/// Lists from specs (shared with `vigil match --list`).
+pub fn lists_from_specs(specs: &[String], args: &ImportArgs) -> anyhow::Result<Vec<NewList>> {
+    let radii = parse_radii(&args.radius)?;
+    let now = utc(SystemTime::now());
+    let mut out = Vec::new();
+    for s in specs {
+        let spec = parse_spec(s)?;
+        let (parsed, per_algo) = load(&spec.file, args, &|_, _| false)?;
+        let several = per_algo.len() > 1;
+        for (algo, entries) in per_algo {
+            let name = if several {
+                format!("{}.{}", spec.name, algo.name())
+            } else {
+                spec.name.clone()
+            };
+            out.push(NewList {
+                name,
+                algo,
+                radius: radius_for(algo, spec.radius, args, &radii)?,
+                version: args.list_version.clone().unwrap_or_else(|| now.clone()),
+                sources: vec![Source {
+                    path: spec.file.display().to_string(),
+                    sha256: parsed.sha256.clone(),
+                    entries: entries.len() as u64,
+                    added: now.clone(),
+                    action: "build".into(),
+                }],
+                entries,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Run a `vigil index` subcommand.
+pub fn run(cmd: IndexCmd) -> anyhow::Result<i32> {
+    match cmd {
+        IndexCmd::Build(a) => {
+            let lists = lists_from_specs(&a.list, &a.import)?;
+            vigil::index::build(&a.out, lists, Provenance::now())?;
+            eprintln!("vigil: wrote {}", a.out.display());
+            Ok(0)
+        }
+        IndexCmd::Add(a) => add_or_replace(a, false),
+        IndexCmd::Replace(a) => add_or_replace(a, true),
+        IndexCmd::Remove(a) => {
+            let idx = Index::open(&a.index)?;
+            let li = idx.list(&a.list)?;
+            let algo = idx.manifest().lists[li].algo;
+            let mut ids = a.id.clone();
+            let mut src = Source {
+                path: "--id".into(),
+                sha256: String::new(),
+                entries: 0,
+                added: utc(SystemTime::now()),
+                action: "remove".into(),
+            };
+            if let Some(file) = &a.file {
+                let parsed = import::parse_file(file, &ParseOptions { algo: Some(algo) })?;
+                for p in &parsed.problems {
+                    eprintln!("vigil: {}: line {}: {}", file.display(), p.line, p.kind);
+                }
+                if !parsed.problems.is_empty() {
+                    bail!(
+                        "{}: {} malformed lines; nothing removed",
+                        file.display(),
+                        parsed.problems.len()
+                    );
+                }
+                for r in parsed.records.iter().filter(|r| r.algo == algo) {
+                    ids.extend(idx.find_exact(li, &r.code)?);
+                }
+                src.path = file.display().to_string();
+                src.sha256 = parsed.sha256;
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            let n = idx.remove(&a.index, &a.list, &ids, src, Provenance::now())?;
+            eprintln!(
+                "vigil: {}: removed {n} entries from {} ({} ids unknown or already removed)",
+                a.index.display(),
+                a.list,
+                ids.len() as u64 - n
+            );
+            Ok(0)
+        }
+        IndexCmd::Info(a) => {
+            let idx = Index::open(&a.index)?;
+            info(&idx, a.json)?;
+            Ok(0)
+        }
+        IndexCmd::Verify(a) => {
+            let idx = Index::open(&a.index)?;
+            idx.verify_deep()?;
+            println!(
+                "{}: ok ({} lists, every checksum and table verified)",
+                a.index.display(),
+                idx.manifest().lists.len()
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn add_or_replace(a: AddArgs, replace: bool) -> anyhow::Result<i32> {
+    let idx = Index::open(&a.index)?;
+    let li = idx.list(&a.list)?;
+    let meta = idx.manifest().lists[li].clone();
+    let args = ImportArgs {
+        algo: a.import.algo.or(Some(meta.algo)),
+        ..a.import.clone()
+    };
+    let existing = |algo: Algo, code: &[u8]| {
+        !replace && algo == meta.algo && idx.find_exact(li, code).is_ok_and(|v| !v.is_empty())
+    };
+    let (parsed, per_algo) = load(&a.file, &args, &existing)?;
+    let mut entries = Vec::new();
+    for (algo, e) in per_algo {
+        if algo != meta.algo {
+            eprintln!(
+                "vigil: {}: {} {} entries ignored (list {} is {})",
+                a.file.display(),
+                e.len(),
+                algo.name(),
+                a.list,
+                meta.algo.name()
+            );
+            continue;
+        }
+        entries = e;
+    }
+    let now = utc(SystemTime::now());
+    let source = Source {
+        path: a.file.display().to_string(),
+        sha256: parsed.sha256,
+        entries: entries.len() as u64,
+        added: now.clone(),
+        action: if replace { "replace" } else { "add" }.into(),
+    };
+    if replace {
+        let radii = parse_radii(&a.import.radius)?;
+        let radius = match radii.iter().rev().find(|(al, _)| *al == meta.algo) {
+            Some(&(_, r)) => check_radius(meta.algo, r, a.import.allow_wide_radius)?,
+            None => meta.radius,
+        };
+        let n = entries.len();
+        idx.replace(
+            &a.index,
+            NewList {
+                name: a.list.clone(),
+                algo: meta.algo,
+                radius,
+                version: a.import.list_version.clone().unwrap_or(now),
+                entries,
+                sources: vec![source],
+            },
+            Provenance::now(),
+        )?;
+        eprintln!(
+            "vigil: {}: list {} replaced ({n} entries)",
+            a.index.display(),
+            a.list
+        );
+    } else {
+        let ids = idx.add(&a.index, &a.list, entries, source, Provenance::now())?;
+        eprintln!(
+            "vigil: {}: added ids {}..{} to {}",
+            a.index.display(),
+            ids.start,
+            ids.end,
+            a.list
+        );
+    }
+    Ok(0)
+}
+
+fn info(idx: &Index, json: bool) -> anyhow::Result<()> {
+    let m = idx.manifest();
+    if json {
+        let lists: Vec<serde_json::Value> = m
+            .lists
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "name": l.name, "algo": l.algo.name(), "radius": l.radius,
+                    "version": l.version, "entries": l.live, "removed": l.removed,
+                    "segments": l.segments.len(), "min_quality": l.min_quality,
+                    "sha256": l.sha256, "sources": l.sources,
+                })
+            })
+            .collect();
+        let v = serde_json::json!({
+            "schema": 1, "path": idx.path(), "format": vigil::index::format::FORMAT_VERSION,
+            "provenance": m.provenance, "lists": lists,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "index: {} (format {})",
+        idx.path(),
+        vigil::index::format::FORMAT_VERSION
+    );
+    let p = &m.provenance;
+    println!(
+        "written: {} by vigil {} (git {}): {}",
+        p.written, p.vigil, p.git, p.command
+    );
+    println!("name\talgo\tradius\tversion\tentries\tremoved\tsegments\tmin_quality\tsha256");
+    for l in &m.lists {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            l.name,
+            l.algo.name(),
+            l.radius,
+            l.version,
+            l.live,
+            l.removed,
+            l.segments.len(),
+            l.min_quality,
+            l.sha256
+        );
+        for s in &l.sources {
+            println!(
+                "  {} {} ({} entries, {}) sha256 {}",
+                s.action, s.path, s.entries, s.added, s.sha256
+            );
+        }
+    }
+    Ok(())
+}
