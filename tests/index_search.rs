@@ -1,7 +1,12 @@
 //! Exactness of every search path against the scalar oracle (`scan::oracle_range`): the
 //! SIMD scan at every kernel level, MIH forced on for every radius it accepts, the planner
-//! (`Backend::Auto`), k-nearest, tombstones, several segments and dihedral queries; over
-//! random and clustered data, radii 0 to 64, empty and one-entry lists included.
+//! (`Backend::Auto`), the GPU scan (`Backend::Gpu`, on lavapipe in CI with
+//! `VIGIL_GPU_TESTS=require`), k-nearest, tombstones, several segments and dihedral queries;
+//! over random and clustered data, radii 0 to 64, empty and one-entry lists included.
+
+mod common;
+
+use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use vigil::index::mih::{self, MihTables};
@@ -145,6 +150,15 @@ fn tables_for<const W: usize>(codes: &[[u64; W]], cuts: &[usize]) -> Vec<MihTabl
     out
 }
 
+/// One GPU engine for every case (None without an adapter, unless GPU tests are required).
+fn gpu() -> Option<&'static vigil::gpu::GpuContext> {
+    static ENGINE: OnceLock<Option<vigil::Engine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(common::gpu_engine)
+        .as_ref()
+        .and_then(vigil::Engine::gpu)
+}
+
 /// Every path at every level against the oracle for one data set.
 fn check_all<const W: usize>(
     codes: &[[u64; W]],
@@ -187,6 +201,17 @@ fn check_all<const W: usize>(
                 "{label}: {backend:?} {kernel:?} r={radius} k={k:?}"
             );
         }
+    }
+    if let Some(ctx) = gpu() {
+        let p = Params {
+            radius,
+            k,
+            backend: Backend::Gpu,
+            kernel: Kernel::Scalar,
+        };
+        let res = search::search_with(Some(ctx), &segs, tomb, queries, &p)
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(got(&res), want, "{label}: Gpu r={radius} k={k:?}");
     }
 }
 
@@ -236,9 +261,13 @@ proptest! {
         let images: Vec<[[u64; 4]; 8]> = variants.chunks(8).map(|c| std::array::from_fn(|i| c[i])).collect();
         let tables = vec![MihTables::build(&codes)];
         let segs = segments(&codes, &[], &tables);
-        for backend in [Backend::Scan, Backend::Auto] {
+        for backend in [Backend::Scan, Backend::Auto, Backend::Gpu] {
+            let ctx = gpu();
+            if backend == Backend::Gpu && ctx.is_none() {
+                continue;
+            }
             let p = Params { radius, k, backend, kernel: Kernel::best() };
-            let res = search::search_dihedral(&segs, Tombstones::default(), &images, &p).unwrap();
+            let res = search::search_dihedral_with(ctx, &segs, Tombstones::default(), &images, &p).unwrap();
             for (img, hits) in images.iter().zip(&res) {
                 // Oracle: best (distance, variant) per entry over the 8 variants.
                 let mut want: Vec<(u32, u64, u8)> = Vec::new();
@@ -327,9 +356,9 @@ fn planner_choice_never_changes_results() {
     assert_eq!(run(Backend::Mih), want);
 }
 
-/// The GPU seam is refused, not silently answered by another path.
+/// `Backend::Gpu` without a GPU context is refused, not silently answered by another path.
 #[test]
-fn gpu_backend_is_refused_until_written() {
+fn gpu_backend_without_a_context_is_refused() {
     let codes = [[1u64; 4]];
     let segs = [Segment {
         first_id: 0,

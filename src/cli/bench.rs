@@ -64,6 +64,15 @@ pub struct BenchArgs {
     /// Skip the CPU fast-path timing.
     #[arg(long)]
     no_cpu: bool,
+    /// Codes in the Hamming range-search benchmark (256-bit, random, with planted
+    /// near-duplicates); 0 skips it [default: 10,000,000 on a hardware GPU, 20,000 on a
+    /// software adapter].
+    #[arg(long, value_name = "N")]
+    search_codes: Option<usize>,
+    /// Queries in the range-search benchmark [default: 10,000 on a hardware GPU, 100 on a
+    /// software adapter].
+    #[arg(long, value_name = "N")]
+    search_queries: Option<usize>,
     /// Directory for report.md and report.json (created 0700).
     #[arg(long, default_value = "gpu-bench-out", value_name = "DIR")]
     out: PathBuf,
@@ -495,6 +504,49 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             report.line(&format!("| {name} | {m:.2} | {b:.2} |"));
         }
     }
+    // Exact Hamming range search at r = 31 (issue 4): GPU scan vs the CPU flat scan.
+    let search_codes = args
+        .search_codes
+        .unwrap_or(if software { 20_000 } else { 10_000_000 });
+    let search_queries = args
+        .search_queries
+        .unwrap_or(if software { 100 } else { 10_000 });
+    let search = if search_codes > 0 && search_queries > 0 {
+        let s = search_bench(&ctx, search_codes, search_queries, args.reps)?;
+        report.line(&format!(
+            "\n## Exact range search, r = 31: {} × {} 256-bit codes\n",
+            search_queries, search_codes
+        ));
+        report.line(&format!(
+            "Random codes with {} planted near-duplicates (distances 0-40). Upload of the codes: \
+             {:.1} ms. Hits: {} (GPU), {} (CPU scan); {} different.\n",
+            s.planted,
+            s.upload.as_secs_f64() * 1e3,
+            s.gpu_hits,
+            s.cpu_hits,
+            s.different
+        ));
+        report.line("| path | seconds (median) | comparisons/s |");
+        report.line("|---|---:|---:|");
+        let cmp = search_codes as f64 * search_queries as f64;
+        report.line(&format!(
+            "| GPU scan (`hamming_scan`, all queries in one call) | {:.3} | {:.3e} |",
+            s.gpu.as_secs_f64(),
+            cmp / s.gpu.as_secs_f64().max(1e-12)
+        ));
+        report.line(&format!(
+            "| CPU flat scan (`index::search`, kernel {}, {} threads) | {:.3} | {:.3e} |",
+            vigil::index::Kernel::best().name(),
+            rayon::current_num_threads(),
+            s.cpu.as_secs_f64(),
+            cmp / s.cpu.as_secs_f64().max(1e-12)
+        ));
+        report.flush_stdout();
+        Some((s, cmp))
+    } else {
+        None
+    };
+
     let finished = SystemTime::now();
     report.line(&format!(
         "\nStarted {}, took {:.1} s.",
@@ -507,6 +559,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     report.flush_stdout();
 
     let secs = |d: Duration| d.as_secs_f64();
+    let search_json = search.as_ref().map(|(s, cmp)| {
+        json!({
+            "radius": 31,
+            "codes": search_codes,
+            "queries": search_queries,
+            "planted": s.planted,
+            "upload_s": s.upload.as_secs_f64(),
+            "gpu_s": s.gpu.as_secs_f64(),
+            "cpu_s": s.cpu.as_secs_f64(),
+            "gpu_comparisons_per_s": cmp / s.gpu.as_secs_f64().max(1e-12),
+            "cpu_comparisons_per_s": cmp / s.cpu.as_secs_f64().max(1e-12),
+            "gpu_hits": s.gpu_hits,
+            "cpu_hits": s.cpu_hits,
+            "different": s.different,
+        })
+    });
     let json = json!({
         "schema": SCHEMA,
         "vigil_version": env!("CARGO_PKG_VERSION"),
@@ -584,6 +652,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
             "us": ms(*d) * 1e3,
         })).collect::<Vec<_>>(),
         "upload": upload_json(&upload, &gbs),
+        "search": search_json,
     });
     write_outputs(&args.out, &report.md, &json)?;
     eprintln!(
@@ -598,8 +667,102 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
         && split_differs == 0
         && sweep_differs == 0
         && fallback == 0
-        && parity.fallback == 0;
+        && parity.fallback == 0
+        && search.as_ref().is_none_or(|(s, _)| s.different == 0);
     Ok(if clean { 0 } else { 1 })
+}
+
+struct SearchBench {
+    planted: usize,
+    upload: Duration,
+    gpu: Duration,
+    cpu: Duration,
+    gpu_hits: usize,
+    cpu_hits: usize,
+    different: usize,
+}
+
+/// SplitMix64 of `x`: deterministic random words for the search data.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `n` random codes with a near-duplicate of each query planted (distance `q % 41`), the
+/// queries, the GPU scan timed (median of `reps`) and its hit set compared with the CPU scan's.
+fn search_bench(ctx: &GpuContext, n: usize, nq: usize, reps: u32) -> anyhow::Result<SearchBench> {
+    use vigil::index::search::{self, Backend, Params, Segment, Tombstones};
+    let code = |seed: u64| -> [u64; 4] { std::array::from_fn(|w| splitmix(seed << 2 | w as u64)) };
+    let mut codes: Vec<[u64; 4]> = (0..n as u64).into_par_iter().map(code).collect();
+    let queries: Vec<[u64; 4]> = (0..nq as u64).map(|q| code((1 << 40) + q)).collect();
+    let planted = nq.min(n);
+    for (q, query) in queries.iter().enumerate().take(planted) {
+        let mut c = *query;
+        let d = q % 41;
+        let mut k = 0u64;
+        let mut flipped = 0;
+        while flipped < d {
+            let bit = (splitmix(q as u64 * 1000 + k) % 256) as usize;
+            k += 1;
+            if (c[bit / 64] ^ query[bit / 64]) >> (bit % 64) & 1 == 0 {
+                c[bit / 64] ^= 1 << (bit % 64);
+                flipped += 1;
+            }
+        }
+        codes[(splitmix(q as u64 ^ 0xfeed) % n as u64) as usize] = c;
+    }
+    let t = Instant::now();
+    let db = ctx.upload_codes(&codes)?;
+    let upload = t.elapsed();
+    ctx.hamming_range(&db, &queries[..nq.min(64)], 31)?; // build the pipeline, warm up
+    let mut times = Vec::new();
+    let mut gpu_hits = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        gpu_hits = ctx.hamming_range(&db, &queries, 31)?;
+        times.push(t.elapsed());
+    }
+    drop(db);
+    let segs = [Segment {
+        first_id: 0,
+        codes: &codes,
+        mih: None,
+    }];
+    let p = Params {
+        backend: Backend::Scan,
+        ..Params::range(31)
+    };
+    let t = Instant::now();
+    let cpu = search::search(&segs, Tombstones::default(), &queries, &p)?;
+    let cpu_time = t.elapsed();
+    let mut want: Vec<(u32, u64, u32)> = cpu
+        .iter()
+        .enumerate()
+        .flat_map(|(q, hits)| hits.iter().map(move |h| (q as u32, h.id, h.distance)))
+        .collect();
+    want.sort_unstable();
+    let got: Vec<(u32, u64, u32)> = gpu_hits
+        .iter()
+        .map(|h| (h.query, u64::from(h.entry), h.distance))
+        .collect();
+    let different = if got == want {
+        0
+    } else {
+        let a: std::collections::HashSet<_> = got.iter().collect();
+        let b: std::collections::HashSet<_> = want.iter().collect();
+        a.symmetric_difference(&b).count().max(1)
+    };
+    Ok(SearchBench {
+        planted,
+        upload,
+        gpu: median(&times),
+        cpu: cpu_time,
+        gpu_hits: got.len(),
+        cpu_hits: want.len(),
+        different,
+    })
 }
 
 type Rates<'a> = dyn Fn(u64, &[Duration]) -> Option<(f64, f64)> + 'a;

@@ -7,9 +7,9 @@
 //! code that passes the distance test, before it can count as a hit or take a k-nearest slot.
 //!
 //! The planner chooses, per segment and per query, between the flat scan and MIH
-//! ([`Backend::Auto`]); [`Backend::Scan`] and [`Backend::Mih`] force one. [`Backend::Gpu`] is
-//! the seam for a GPU scan (issue 4's GPU part): it is refused until one is written, and it
-//! must return what [`Backend::Scan`] returns.
+//! ([`Backend::Auto`]); [`Backend::Scan`] and [`Backend::Mih`] force one. [`Backend::Gpu`] runs
+//! the GPU range scan ([`crate::gpu::GpuContext::hamming_range`]) through [`search_with`] given
+//! a GPU context (plain [`search`] refuses it); it returns what [`Backend::Scan`] returns.
 
 use std::collections::{BinaryHeap, HashMap};
 
@@ -30,7 +30,8 @@ pub enum Backend {
     /// Always MIH; an error for a radius past its range ([`mih::max_radius`]) or a segment
     /// without tables.
     Mih,
-    /// A GPU scan: not implemented in this build (refused with [`SearchError::Unavailable`]).
+    /// The GPU range scan; needs a context ([`search_with`]), else refused with
+    /// [`SearchError::Unavailable`].
     Gpu,
 }
 
@@ -61,6 +62,9 @@ pub enum SearchError {
     /// The kernel level is not supported by this CPU.
     #[error("kernel {0} is not supported by this CPU")]
     Kernel(&'static str),
+    /// The GPU scan failed.
+    #[error("GPU search failed: {0}")]
+    Gpu(String),
 }
 
 /// Removed ids of a list: bit `id` set when entry `id` was removed.
@@ -259,7 +263,20 @@ pub fn plan<const W: usize>(
 }
 
 /// Search the segments of one list: per query, its hits sorted by (distance, id).
+/// [`Backend::Gpu`] is refused here; see [`search_with`].
 pub fn search<const W: usize>(
+    segments: &[Segment<'_, W>],
+    dead: Tombstones<'_>,
+    queries: &[[u64; W]],
+    p: &Params,
+) -> Result<Vec<Vec<Hit>>, SearchError> {
+    search_with(None, segments, dead, queries, p)
+}
+
+/// [`search`], with a GPU context for [`Backend::Gpu`]: each segment's codes are uploaded and
+/// scanned on the GPU at the radius; tombstones and `k` are applied here to the GPU's hits.
+pub fn search_with<const W: usize>(
+    gpu: Option<&crate::gpu::GpuContext>,
     segments: &[Segment<'_, W>],
     dead: Tombstones<'_>,
     queries: &[[u64; W]],
@@ -269,7 +286,8 @@ pub fn search<const W: usize>(
         return Err(SearchError::Kernel(p.kernel.name()));
     }
     if p.backend == Backend::Gpu {
-        return Err(SearchError::Unavailable("gpu"));
+        let ctx = gpu.ok_or(SearchError::Unavailable("gpu"))?;
+        return search_gpu(ctx, segments, dead, queries, p);
     }
     if p.backend == Backend::Mih && p.radius > mih::max_radius(W) {
         return Err(SearchError::MihNotApplicable {
@@ -350,6 +368,50 @@ pub fn search<const W: usize>(
     Ok(out)
 }
 
+/// The GPU path of [`search_with`].
+fn search_gpu<const W: usize>(
+    ctx: &crate::gpu::GpuContext,
+    segments: &[Segment<'_, W>],
+    dead: Tombstones<'_>,
+    queries: &[[u64; W]],
+    p: &Params,
+) -> Result<Vec<Vec<Hit>>, SearchError> {
+    let gpu_err = |e: crate::gpu::GpuError| SearchError::Gpu(e.to_string());
+    let mut out: Vec<Vec<Hit>> = vec![Vec::new(); queries.len()];
+    if p.k == Some(0) || queries.is_empty() {
+        return Ok(out);
+    }
+    for (si, seg) in segments.iter().enumerate() {
+        if seg.codes.is_empty() {
+            continue;
+        }
+        let codes = ctx.upload_codes(seg.codes).map_err(gpu_err)?;
+        for h in ctx
+            .hamming_range(&codes, queries, p.radius)
+            .map_err(gpu_err)?
+        {
+            let id = seg.first_id + u64::from(h.entry);
+            if dead.is_dead(id) {
+                continue;
+            }
+            out[h.query as usize].push(Hit {
+                distance: h.distance,
+                id,
+                variant: 0,
+                segment: si as u32,
+                entry: h.entry,
+            });
+        }
+    }
+    for hits in &mut out {
+        hits.sort_unstable_by_key(|h| (h.distance, h.id));
+        if let Some(k) = p.k {
+            hits.truncate(k);
+        }
+    }
+    Ok(out)
+}
+
 /// Dihedral search: `queries` holds 8 variants per image, in `DIHEDRAL_NAMES` order. Each
 /// entry is reported once per image, with its best variant (lowest distance; the earlier
 /// variant on a tie). With `k`, the k best entries by that distance, then id (exact: an entry
@@ -360,8 +422,19 @@ pub fn search_dihedral<const W: usize>(
     queries: &[[[u64; W]; 8]],
     p: &Params,
 ) -> Result<Vec<Vec<Hit>>, SearchError> {
+    search_dihedral_with(None, segments, dead, queries, p)
+}
+
+/// [`search_dihedral`], with a GPU context for [`Backend::Gpu`].
+pub fn search_dihedral_with<const W: usize>(
+    gpu: Option<&crate::gpu::GpuContext>,
+    segments: &[Segment<'_, W>],
+    dead: Tombstones<'_>,
+    queries: &[[[u64; W]; 8]],
+    p: &Params,
+) -> Result<Vec<Vec<Hit>>, SearchError> {
     let flat: Vec<[u64; W]> = queries.iter().flatten().copied().collect();
-    let per_variant = search(segments, dead, &flat, p)?;
+    let per_variant = search_with(gpu, segments, dead, &flat, p)?;
     Ok(per_variant
         .chunks(8)
         .map(|variants| {
