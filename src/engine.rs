@@ -119,7 +119,7 @@ impl std::fmt::Debug for Engine {
 /// One image's result before the bits: the 16×16 DCT and the quality, or a finished result.
 enum Partial {
     /// Hashed on the GPU, median and bits included (`hashes[1..]` only when dihedral).
-    Gpu([PdqHash; 8], u8),
+    Gpu(Box<[PdqHash; 8]>, u8),
     Tiny,
 }
 
@@ -266,7 +266,10 @@ impl Engine {
                 .into_iter()
                 .map(|p| {
                     Ok(match p {
-                        Ok(Partial::Gpu(hashes, quality)) => PdqDihedral { hashes, quality },
+                        Ok(Partial::Gpu(hashes, quality)) => PdqDihedral {
+                            hashes: *hashes,
+                            quality,
+                        },
                         Ok(Partial::Tiny) => PdqDihedral {
                             hashes: [PdqHash::ZERO; 8],
                             quality: 0,
@@ -415,7 +418,7 @@ impl Engine {
                         self.check_against_oracle(&views, &outs, dihedral);
                     }
                     for (&i, o) in on_gpu.iter().zip(outs) {
-                        results[i] = Some(Ok(Partial::Gpu(o.hashes, o.quality)));
+                        results[i] = Some(Ok(Partial::Gpu(Box::new(o.hashes), o.quality)));
                     }
                 }
                 Err(e) => {

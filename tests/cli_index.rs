@@ -265,3 +265,92 @@ fn lists_on_the_fly_radius_rules_and_strict_import() {
     assert_eq!(m.code, 0, "{}", m.stderr);
     assert!(m.stdout.contains(",4,"), "{}", m.stdout);
 }
+
+/// `vigil match` prints the same records through every search path, the GPU scan included
+/// (on lavapipe in CI; without an adapter `--backend gpu` must fail with 64, and the GPU
+/// comparison is required when `VIGIL_GPU_TESTS=require`), removed entries included.
+#[test]
+fn match_backends_print_the_same_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut hex = |flip_from: Option<&str>, flips: usize| -> String {
+        let mut bytes = [0u8; 32];
+        match flip_from {
+            Some(h) => {
+                for (i, b) in bytes.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap();
+                }
+                for _ in 0..flips {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let bit = (x % 256) as usize;
+                    bytes[bit / 8] ^= 1 << (bit % 8);
+                }
+            }
+            None => {
+                for b in &mut bytes {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    *b = x as u8;
+                }
+            }
+        }
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let list: Vec<String> = (0..400).map(|_| hex(None, 0)).collect();
+    let queries: Vec<String> = (0..60)
+        .map(|i| {
+            if i % 2 == 0 {
+                hex(Some(&list[i * 5].clone()), i % 40)
+            } else {
+                hex(None, 0)
+            }
+        })
+        .collect();
+    std::fs::write(dir.join("list.txt"), list.join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("q.txt"), queries.join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("gone.txt"), format!("{}\n", list[10])).unwrap();
+    let build = vigil(
+        dir,
+        &[
+            "index",
+            "build",
+            "--out",
+            "k.vidx",
+            "--list",
+            "known=list.txt",
+        ],
+        None,
+    );
+    assert_eq!(build.code, 0, "{}", build.stderr);
+    let rm = vigil(
+        dir,
+        &["index", "remove", "k.vidx", "--list", "known", "gone.txt"],
+        None,
+    );
+    assert_eq!(rm.code, 0, "{}", rm.stderr);
+    let run = |backend: &str| {
+        vigil(
+            dir,
+            &["match", "--index", "k.vidx", "--backend", backend, "q.txt"],
+            None,
+        )
+    };
+    let scan = run("scan");
+    assert_eq!(scan.code, 0, "{}", scan.stderr);
+    assert!(scan.stdout.lines().count() > 10, "{}", scan.stdout);
+    assert!(!scan.stdout.contains(&list[10]), "a removed entry matched");
+    for backend in ["mih", "auto"] {
+        let o = run(backend);
+        assert_eq!((o.code, &o.stdout), (0, &scan.stdout), "{backend}");
+    }
+    let gpu = run("gpu");
+    if gpu.code == 64 && std::env::var("VIGIL_GPU_TESTS").as_deref() != Ok("require") {
+        eprintln!("skipped: no GPU adapter ({})", gpu.stderr.trim());
+        return;
+    }
+    assert_eq!((gpu.code, &gpu.stdout), (0, &scan.stdout), "{}", gpu.stderr);
+}

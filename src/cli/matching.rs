@@ -34,7 +34,12 @@ pub enum BackendArg {
     Scan,
     /// Always MIH (an error past its radius range).
     Mih,
+    /// The GPU range scan on any adapter (lavapipe included); an error without one.
+    Gpu,
 }
+
+/// Queries of one list from which `--backend auto` takes a hardware GPU when there is one.
+const GPU_MIN_QUERIES: usize = 4096;
 
 /// `vigil match` arguments.
 #[derive(clap::Args, Debug)]
@@ -60,7 +65,8 @@ pub struct MatchArgs {
     /// Queries carrying a quality below this are not matched (counted on stderr).
     #[arg(long, default_value_t = 50)]
     min_quality: u8,
-    /// Search path (results are identical; for tests and benchmarks).
+    /// Search path (results are identical). `auto`: the planner on the CPU, or the GPU scan
+    /// for lists with 4,096 queries or more when a hardware GPU is present.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
     /// Files of query hashes or of vigil output (`-` or none: stdin).
@@ -95,7 +101,17 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
         BackendArg::Auto => Backend::Auto,
         BackendArg::Scan => Backend::Scan,
         BackendArg::Mih => Backend::Mih,
+        BackendArg::Gpu => Backend::Gpu,
     };
+    // The GPU: asked for (any adapter; fatal without one), or for large batches on hardware.
+    let mut gpu: Option<vigil::gpu::GpuContext> = None;
+    if a.backend == BackendArg::Gpu {
+        gpu = Some(
+            vigil::gpu::GpuContext::new(false)
+                .map_err(|e| anyhow::anyhow!("--backend gpu: {e}"))?,
+        );
+    }
+    let mut gpu_tried = a.backend == BackendArg::Gpu;
     // Queries.
     let files = if a.queries.is_empty() {
         vec![PathBuf::from("-")]
@@ -128,22 +144,35 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
     let mut rows: Vec<Vec<[String; 9]>> = vec![Vec::new(); queries.len()];
     let m = index.manifest();
     for (li, list) in m.lists.iter().enumerate() {
-        let p = Params {
-            radius: list.radius,
-            k: a.k,
-            backend: if list.algo.is_perceptual() {
-                backend
-            } else {
-                Backend::Auto
-            },
-            kernel: Kernel::best(),
-        };
         let idx_of: Vec<usize> = (0..queries.len())
             .filter(|&i| queries[i].algo == list.algo && !gated[i])
             .collect();
         if idx_of.is_empty() {
             continue;
         }
+        let mut list_backend = if list.algo.is_perceptual() {
+            backend
+        } else {
+            Backend::Auto
+        };
+        if list_backend == Backend::Auto
+            && list.algo.is_perceptual()
+            && idx_of.len() >= GPU_MIN_QUERIES
+        {
+            if !gpu_tried {
+                gpu_tried = true;
+                gpu = vigil::gpu::GpuContext::new(true).ok();
+            }
+            if gpu.is_some() {
+                list_backend = Backend::Gpu;
+            }
+        }
+        let p = Params {
+            radius: list.radius,
+            k: a.k,
+            backend: list_backend,
+            kernel: Kernel::best(),
+        };
         let words = |c: &[u8]| -> Vec<u64> {
             c.chunks_exact(8)
                 .map(|b| u64::from_le_bytes(b.try_into().expect("8")))
@@ -164,7 +193,7 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
                     })
                 })
                 .collect();
-            let hits = index.search(li, Queries::PdqDihedral(&qs), &p)?;
+            let hits = index.search_with(gpu.as_ref(), li, Queries::PdqDihedral(&qs), &p)?;
             results.extend(dih.iter().zip(hits).map(|(&i, h)| (i, h, true)));
         }
         if !plain.is_empty() {
@@ -177,14 +206,14 @@ pub fn run(a: MatchArgs) -> anyhow::Result<i32> {
                             [w[0], w[1], w[2], w[3]]
                         })
                         .collect();
-                    index.search(li, Queries::Pdq(&qs), &p)?
+                    index.search_with(gpu.as_ref(), li, Queries::Pdq(&qs), &p)?
                 }
                 Algo::Phash => {
                     let qs: Vec<[u64; 1]> = plain
                         .iter()
                         .map(|&i| [words(&queries[i].code)[0]])
                         .collect();
-                    index.search(li, Queries::Phash(&qs), &p)?
+                    index.search_with(gpu.as_ref(), li, Queries::Phash(&qs), &p)?
                 }
                 algo => {
                     let qs: Vec<Vec<u8>> = plain.iter().map(|&i| queries[i].code.clone()).collect();

@@ -318,7 +318,7 @@ impl GpuContext {
     fn dct_batch_inner(
         &self,
         images: &[ImageView<'_>],
-        mut timing: Option<&mut BatchTiming>,
+        timing: Option<&mut BatchTiming>,
         variants: u32,
     ) -> Result<Vec<GpuOutput>, GpuError> {
         if let Some(bad) = images.iter().find(|v| !self.fits(v.width(), v.height())) {
@@ -369,7 +369,7 @@ impl GpuContext {
             ));
         }
         let bufs = guard.as_mut().expect("just made");
-        let result = self.run_chunks(bufs, images, &chunks, timing.as_deref_mut(), variants);
+        let result = self.run_chunks(bufs, images, &chunks, timing, variants);
         if result.is_err() {
             // Mapping states may be half-way: start the next batch from fresh buffers.
             *guard = None;
@@ -552,7 +552,7 @@ impl GpuContext {
                 pass.dispatch_workgroups(*x, *y, *z);
             }
         }
-        if let Some(t) = timing.as_deref_mut() {
+        if let Some(t) = timing {
             // The kernels alone, then the readback in an encoder of its own.
             let kernels_started = Instant::now();
             if let Some(s) = stamps {

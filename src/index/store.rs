@@ -627,6 +627,17 @@ impl Index {
         queries: Queries<'_>,
         p: &Params,
     ) -> Result<Vec<Vec<Hit>>, IndexError> {
+        self.search_with(None, list, queries, p)
+    }
+
+    /// [`Self::search`], with a GPU context for `Backend::Gpu` (PDQ and pHash lists).
+    pub fn search_with(
+        &self,
+        gpu: Option<&crate::gpu::GpuContext>,
+        list: usize,
+        queries: Queries<'_>,
+        p: &Params,
+    ) -> Result<Vec<Vec<Hit>>, IndexError> {
         let l = &self.manifest.lists[list];
         let internal = |e: String| IndexError::Manifest {
             path: self.path.clone(),
@@ -659,8 +670,10 @@ impl Index {
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(internal)?;
                 Ok(match queries {
-                    Queries::PdqDihedral(d) => search::search_dihedral(&segs, dead, d, p)?,
-                    Queries::Pdq(q) => search::search(&segs, dead, q, p)?,
+                    Queries::PdqDihedral(d) => {
+                        search::search_dihedral_with(gpu, &segs, dead, d, p)?
+                    }
+                    Queries::Pdq(q) => search::search_with(gpu, &segs, dead, q, p)?,
                     _ => unreachable!("matched above"),
                 })
             }
@@ -677,7 +690,7 @@ impl Index {
                     })
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(internal)?;
-                Ok(search::search(&segs, dead, q, p)?)
+                Ok(search::search_with(gpu, &segs, dead, q, p)?)
             }
             Queries::Digest(_, q) => {
                 let len = l.algo.code_bytes();
