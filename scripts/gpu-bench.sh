@@ -3,7 +3,9 @@
 # toolchain, no network and perhaps no Vulkan loader. Runs a prebuilt `vigil gpu-bench`:
 # adapter name, GPU-vs-oracle parity on the reference images, PDQ frames/s on distinct
 # 1280x720 frames (kernels only by GPU timestamps, end to end, CPU for comparison), the phase
-# split (pack / upload / kernels / readback / median+bits) and the host-to-device copy rate.
+# split (pack / upload / kernels / readback, and each kernel), the host-to-device copy rate,
+# and exact r = 31 Hamming search (10 M codes × 10,000 queries on a hardware GPU) checked
+# against the CPU scan.
 # Writes report.md, report.json and the run's console and diagnostics under $OUT.
 #
 # Usage, from the repository root:
@@ -19,8 +21,11 @@
 #   cargo build --release                  # libjpeg-turbo is linked statically (.cargo/config.toml)
 #   ldd target/release/vigil               # only linux-vdso, libgcc_s, libm, libc, ld-linux
 #                                          # (built on Debian 12: needs glibc >= 2.35 there)
-#   mkdir -p vendor/vulkan && (cd vendor/vulkan && apt-get download libvulkan1)
-#                                          # the Vulkan loader (~120 KB); vendor/ is git-ignored
+#   mkdir -p vendor/vulkan && (cd vendor/vulkan &&
+#       apt-get download libvulkan1 libglvnd0 libglx0 libegl1)
+#                                          # the Vulkan loader (~120 KB) and glvnd, which the
+#                                          # NVIDIA driver's libGLX_nvidia needs (without it the
+#                                          # H100 machine showed no adapter); vendor/ is ignored
 #   scripts/gpu-bench.sh --frames 2 --reps 1   # lavapipe: a correctness run, not a GPU figure
 # The binary is ~50 MB with line tables; carry is limited to 64 MiB and 8 paths. If the total is
 # tight, `strip -o target/release/vigil-stripped target/release/vigil` (~9 MB) and pass
