@@ -16,13 +16,14 @@ use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 use vigil::decode::{self, DecodeOptions};
 use vigil::gpu::{BatchTiming, GpuContext, KERNELS, UploadTiming};
+use vigil::index::store::utc;
 use vigil::pdq::{PdqDihedral, PdqOutput, oracle};
 use vigil::synth::{self, Pattern};
 use vigil::{Backend, Engine, ImageView, RgbImage};
@@ -901,27 +902,6 @@ fn median(d: &[Duration]) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` (days to civil date: Howard Hinnant's algorithm).
-fn utc(t: SystemTime) -> String {
-    let s = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let (days, rem) = (s.div_euclid(86_400), s.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// Write `report.md` and `report.json` under `dir` (created 0700, files 0600).
 fn write_outputs(dir: &Path, md: &str, json: &Value) -> anyhow::Result<()> {
     DirBuilder::new()
@@ -948,6 +928,7 @@ fn write_outputs(dir: &Path, md: &str, json: &Value) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn utc_formats_known_instants() {

@@ -364,25 +364,11 @@ impl GpuContext {
         encoder.copy_buffer_to_buffer(count_buf, 0, &readback, 0, 4);
         encoder.copy_buffer_to_buffer(&hits_buf, 0, &readback, 16, hit_bytes);
         self.submit_and_wait(vec![encoder.finish()])?;
-        let slice = readback.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Batch(e.to_string()))?;
-        rx.recv()
-            .map_err(|_| GpuError::Batch("map callback dropped".into()))?
-            .map_err(|e| GpuError::Batch(e.to_string()))?;
-        let result = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| GpuError::Batch(e.to_string()))?;
-            let words: &[u32] = bytemuck::cast_slice(&view[..]);
+        let result = super::timing::read_buffer(&self.state, &readback, |bytes| {
+            let words: &[u32] = bytemuck::cast_slice(bytes);
             let count = u64::from(words[0]);
             let kept = count.min(capacity) as usize;
-            let hits = words[4..4 + 3 * kept]
+            let hits: Vec<GpuHit> = words[4..4 + 3 * kept]
                 .chunks_exact(3)
                 .map(|h| GpuHit {
                     query: h[0],
@@ -391,8 +377,7 @@ impl GpuContext {
                 })
                 .collect();
             (count, hits)
-        };
-        readback.unmap();
+        })?;
         self.take_error()?;
         Ok(result)
     }

@@ -208,7 +208,7 @@ impl Stamps {
 
 /// Map `buffer` (a `MAP_READ` buffer whose last write was submitted), give its bytes to `f`,
 /// unmap.
-fn read_buffer<T>(
+pub(crate) fn read_buffer<T>(
     state: &DeviceState,
     buffer: &wgpu::Buffer,
     f: impl FnOnce(&[u8]) -> T,
