@@ -66,7 +66,7 @@ struct ScanParams {
     capacity: u32,
 }
 
-/// The two pipelines (8 and 2 words per code) and their layout, built on first use.
+/// The two pipelines (256- and 64-bit codes) and their layout, built on first use.
 pub(crate) struct HammingState {
     kernels: OnceLock<Kernels>,
     /// Test seam: the first attempt's hit capacity.
@@ -119,27 +119,23 @@ impl Kernels {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let build = |words: u32| {
-            let source = SOURCE.replace(
-                "const WORDS: u32 = 8u;",
-                &format!("const WORDS: u32 = {words}u;"),
-            );
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("hamming_scan"),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("hamming_scan"),
+            source: wgpu::ShaderSource::Wgsl(SOURCE.into()),
+        });
+        let build = |entry: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("hamming_scan"),
+                label: Some(entry),
                 layout: Some(&pipeline_layout),
                 module: &module,
-                entry_point: Some("hamming_scan"),
+                entry_point: Some(entry),
                 compilation_options: Default::default(),
                 cache: None,
             })
         };
         Self {
-            scan256: build(8),
-            scan64: build(2),
+            scan256: build("hamming_scan_256"),
+            scan64: build("hamming_scan_64"),
             layout,
         }
     }
