@@ -7,6 +7,7 @@ mod hash;
 mod index;
 mod matching;
 mod output;
+mod scan;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +36,9 @@ enum Command {
     Index(index::IndexCmd),
     /// Look hashes up in an index or lists: one record per (query, match).
     Match(matching::MatchArgs),
+    /// Scan storage for known material: every file hashed (PDQ, pHash, digests) and matched
+    /// against lists; hashes.jsonl, errors.jsonl, matches.jsonl and summary.json in --out.
+    Scan(scan::ScanArgs),
     /// Show the build, the SIMD level, the decoding policy, the GPU adapters and the backend
     /// `--backend auto` would choose.
     Info,
@@ -58,6 +62,7 @@ pub fn main() -> i32 {
         Command::Hash(args) => hash::run(args),
         Command::Index(cmd) => index::run(cmd),
         Command::Match(args) => matching::run(args),
+        Command::Scan(args) => scan::run(args),
         Command::GpuBench(args) => bench::run(args),
         Command::Info => {
             info();

@@ -1,0 +1,672 @@
+//! `vigil scan` (issue 5, first version): walk → read (digests from the same bytes) → decode →
+//! hash → match → report, accounting for every file met.
+//!
+//! Every non-directory entry of the walk ends as exactly one record: `hashes.jsonl` when hashed
+//! (PDQ, pHash, dihedral PDQ with `--dihedral`), else `errors.jsonl` with `status` `failed` or
+//! `skipped` and a reason; `size`, `sha256` and `md5` whenever the bytes could be read. Every
+//! readable file is checked against digest lists, decodable or not. Matches go to
+//! `matches.jsonl`, counts and provenance to `summary.json`. Files are processed in batches
+//! (rayon across a batch); records are appended and flushed per batch.
+//!
+//! Not yet in this version (issue 5 stays open): `--resume` and the in-flight journal,
+//! isolating decoders in a child process, `--include`/`--exclude`, `--follow-symlinks`,
+//! `--one-file-system`, `--csv`, video, per-stage CPU times and the GPU batching stage of
+//! `vigil hash`.
+
+use std::ffi::OsString;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, bail};
+use md5::Md5;
+use rayon::prelude::*;
+use serde_json::{Map, Value, json};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use vigil::decode::{self, DecodeError, DecodeOptions};
+use vigil::index::store::utc;
+use vigil::index::{Algo, Backend as SearchBackend, Index, Kernel, Params, Provenance, Queries};
+use vigil::pdq::DIHEDRAL_NAMES;
+use vigil::scan::{Entry, EntryKind, Inputs, read_input};
+use vigil::{Algorithms, Backend, Compat, Engine, FileHashes, HashOptions, hash_decoded_with};
+
+use super::index::{ImportArgs, lists_from_specs};
+
+/// Record format version (`"schema"` in every record and the summary).
+const SCHEMA: u32 = 1;
+
+/// What computes the hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendArg {
+    /// A hardware GPU when present, else the SIMD CPU path.
+    Auto,
+    /// Any GPU adapter (lavapipe included); an error without one.
+    Gpu,
+    /// The SIMD CPU path.
+    Cpu,
+    /// The scalar oracle.
+    Scalar,
+}
+
+/// `vigil scan` arguments.
+#[derive(clap::Args, Debug)]
+pub struct ScanArgs {
+    /// A list read now: `[NAME=]FILE[:RADIUS]` (RADIUS only when all digits).
+    #[arg(long, value_name = "[NAME=]FILE[:RADIUS]")]
+    list: Vec<String>,
+    /// An index file (from `vigil index build`); not together with `--list`.
+    #[arg(long, conflicts_with = "list")]
+    index: Option<PathBuf>,
+    #[command(flatten)]
+    import: ImportArgs,
+    /// PDQ hashes below this quality are recorded but not matched (counted).
+    #[arg(long, default_value_t = 50)]
+    min_quality: u8,
+    /// Match all 8 dihedral variants of each image's PDQ (and record them in hashes.jsonl).
+    #[arg(long)]
+    dihedral: bool,
+    /// What computes the hashes.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendArg,
+    /// Output directory (created 0700; must not hold a previous scan).
+    #[arg(long)]
+    out: PathBuf,
+    /// Largest image, in pixels, that is decoded (checked from the header first).
+    #[arg(long, default_value_t = 200_000_000, value_name = "N")]
+    max_pixels: u64,
+    /// Files per batch (records are flushed after each batch).
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Files and directories to scan.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<OsString>,
+}
+
+/// The digests of a file's bytes.
+#[derive(Debug, Clone)]
+struct Digests {
+    sha256: [u8; 32],
+    sha1: [u8; 20],
+    md5: [u8; 16],
+}
+
+impl Digests {
+    /// The digests of `bytes`.
+    fn of(bytes: &[u8]) -> Self {
+        let mut s = DigestState::default();
+        s.update(bytes);
+        s.finish()
+    }
+}
+
+/// The three digests, fed chunk by chunk.
+#[derive(Default)]
+struct DigestState(Sha256, Sha1, Md5);
+
+impl DigestState {
+    fn update(&mut self, chunk: &[u8]) {
+        self.0.update(chunk);
+        self.1.update(chunk);
+        self.2.update(chunk);
+    }
+
+    fn finish(self) -> Digests {
+        Digests {
+            sha256: self.0.finalize().into(),
+            sha1: self.1.finalize().into(),
+            md5: self.2.finalize().into(),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What happened to one file.
+enum Outcome {
+    Hashed(Box<FileHashes>),
+    Failed(String),
+    Skipped(String),
+}
+
+/// One file's result.
+struct FileResult {
+    path: PathBuf,
+    size: Option<u64>,
+    digests: Option<Digests>,
+    format: &'static str,
+    outcome: Outcome,
+}
+
+fn format_name(head: &[u8]) -> &'static str {
+    use decode::ImageFormat as F;
+    match decode::sniff(head) {
+        Some(F::Jpeg) => "jpeg",
+        Some(F::Png) => "png",
+        Some(F::Gif) => "gif",
+        Some(F::WebP) => "webp",
+        Some(F::Bmp) => "bmp",
+        Some(F::Tiff) => "tiff",
+        Some(F::Heic) => "heic",
+        Some(F::Avif) => "avif",
+        Some(F::Jxl) => "jxl",
+        Some(_) => "image",
+        None if head.is_empty() => "empty",
+        None => "other",
+    }
+}
+
+/// Stream the digests of `path` (for files not read whole), opened as `read_input` opens.
+fn stream_digests(path: &Path) -> io::Result<Digests> {
+    let mut f = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !f.metadata()?.file_type().is_file() {
+        return Err(io::Error::other("no longer a regular file"));
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    let mut state = DigestState::default();
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(state.finish());
+        }
+        state.update(&buf[..n]);
+    }
+}
+
+/// Read, digest, decode and hash one entry.
+fn process(entry: &Entry, opts: &HashOptions, engine: &Engine) -> FileResult {
+    let mut r = FileResult {
+        path: entry.path.clone(),
+        size: None,
+        digests: None,
+        format: "none",
+        outcome: Outcome::Failed(String::new()),
+    };
+    match &entry.kind {
+        EntryKind::Special(kind) => {
+            r.outcome = Outcome::Skipped(format!("not a regular file ({kind})"));
+            return r;
+        }
+        EntryKind::Error(msg) => {
+            r.outcome = Outcome::Failed(msg.clone());
+            return r;
+        }
+        EntryKind::File => {}
+    }
+    let read = match read_input(&entry.path, |head| decode::sniff(head).is_some()) {
+        Ok(read) => read,
+        Err(e) if e.is_skip() => {
+            r.outcome = Outcome::Skipped(e.to_string());
+            return r;
+        }
+        Err(e) => {
+            r.outcome = Outcome::Failed(e.to_string());
+            return r;
+        }
+    };
+    r.size = Some(read.size);
+    r.format = format_name(&read.bytes);
+    let digests = if read.complete {
+        Ok(Digests::of(&read.bytes))
+    } else {
+        stream_digests(&entry.path)
+    };
+    match digests {
+        Ok(d) => r.digests = Some(d),
+        Err(e) => {
+            r.outcome = Outcome::Failed(format!("reading: {e}"));
+            return r;
+        }
+    }
+    if read.bytes.is_empty() {
+        r.outcome = Outcome::Failed(DecodeError::Empty.to_string());
+        return r;
+    }
+    if !read.complete || decode::sniff(&read.bytes).is_none() {
+        r.outcome = Outcome::Skipped("not an image".into());
+        return r;
+    }
+    let run = || match decode::decode(&read.bytes, &opts.decode) {
+        Ok(d) => Outcome::Hashed(Box::new(hash_decoded_with(&d, opts, engine))),
+        Err(e @ DecodeError::Unsupported(_)) => Outcome::Skipped(e.to_string()),
+        Err(e) => Outcome::Failed(e.to_string()),
+    };
+    r.outcome = catch_unwind(AssertUnwindSafe(run))
+        .unwrap_or_else(|_| Outcome::Failed("internal error while decoding (panic)".into()));
+    r
+}
+
+/// `path` and, for a name that is not UTF-8, `path_bytes` (base64 of the exact bytes).
+fn put_path(obj: &mut Map<String, Value>, path: &Path) {
+    use base64::Engine as _;
+    match path.to_str() {
+        Some(s) => {
+            obj.insert("path".into(), s.into());
+        }
+        None => {
+            obj.insert("path".into(), path.to_string_lossy().into_owned().into());
+            obj.insert(
+                "path_bytes".into(),
+                base64::engine::general_purpose::STANDARD
+                    .encode(path.as_os_str().as_bytes())
+                    .into(),
+            );
+        }
+    }
+}
+
+/// The record's common head: schema, path, size and digests when known.
+fn head(r: &FileResult) -> Map<String, Value> {
+    let mut obj = Map::new();
+    obj.insert("schema".into(), SCHEMA.into());
+    put_path(&mut obj, &r.path);
+    if let Some(s) = r.size {
+        obj.insert("size".into(), s.into());
+    }
+    if let Some(d) = &r.digests {
+        obj.insert("sha256".into(), hex(&d.sha256).into());
+        obj.insert("md5".into(), hex(&d.md5).into());
+    }
+    obj
+}
+
+/// An output file created 0600 (never over an existing one).
+fn create(dir: &Path, name: &str) -> anyhow::Result<BufWriter<File>> {
+    let path = dir.join(name);
+    let f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    Ok(BufWriter::new(f))
+}
+
+fn line(w: &mut BufWriter<File>, v: &Value) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, v)?;
+    w.write_all(b"\n")
+}
+
+#[derive(Default)]
+struct Counts {
+    hashed: u64,
+    failed: u64,
+    skipped: u64,
+    below_quality: u64,
+    matched_files: u64,
+    matches: u64,
+    bytes: u64,
+    by_format: std::collections::BTreeMap<&'static str, u64>,
+    by_reason: std::collections::BTreeMap<String, u64>,
+}
+
+/// Run `vigil scan`; returns the exit code.
+pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
+    let started = SystemTime::now();
+    let t0 = Instant::now();
+    if a.list.is_empty() && a.index.is_none() {
+        bail!("nothing to match against: give --list or --index");
+    }
+    let index = match &a.index {
+        Some(p) => Index::open(p).with_context(|| format!("opening {}", p.display()))?,
+        None => Index::from_lists(lists_from_specs(&a.list, &a.import)?, Provenance::now())?,
+    };
+    let backend = match a.backend {
+        BackendArg::Auto => Backend::Auto,
+        BackendArg::Gpu => Backend::Gpu,
+        BackendArg::Cpu => Backend::Cpu,
+        BackendArg::Scalar => Backend::Scalar,
+    };
+    let engine = Engine::new(backend).context("--backend")?;
+    let opts = HashOptions {
+        algorithms: Algorithms {
+            pdq: true,
+            phash: true,
+        },
+        dihedral: a.dihedral,
+        compat: Compat::Full,
+        decode: DecodeOptions {
+            max_pixels: a.max_pixels,
+            exif_rotate: false,
+        },
+    };
+    let policy = Compat::Full.policy(false);
+
+    // The output directory: new or empty, 0700, never walked.
+    if a.out.exists()
+        && std::fs::read_dir(&a.out)
+            .with_context(|| format!("--out {}", a.out.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "--out {} is not empty (resuming a scan is not implemented yet)",
+            a.out.display()
+        );
+    }
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&a.out)
+        .with_context(|| format!("creating {}", a.out.display()))?;
+    let out_canon = std::fs::canonicalize(&a.out)?;
+    let mut hashes_w = create(&a.out, "hashes.jsonl")?;
+    let mut errors_w = create(&a.out, "errors.jsonl")?;
+    let mut matches_w = create(&a.out, "matches.jsonl")?;
+
+    let progress = (!a.quiet && io::stderr().is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos} files  {per_sec}  {elapsed}  {msg}",
+            )
+            .expect("valid template"),
+        );
+        pb.enable_steady_tick(Duration::from_millis(200));
+        pb
+    });
+
+    let mut counts = Counts::default();
+    let mut inputs = Inputs::new(&a.paths, false);
+    let in_out_dir = |p: &Path| {
+        p.parent()
+            .and_then(|d| {
+                std::fs::canonicalize(if d.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    d
+                })
+                .ok()
+            })
+            .is_some_and(|d| d.starts_with(&out_canon))
+    };
+    loop {
+        let batch: Vec<Entry> = inputs
+            .by_ref()
+            .filter(|e| !in_out_dir(&e.path))
+            .take(a.batch.max(1))
+            .collect();
+        if batch.is_empty() {
+            break;
+        }
+        let results: Vec<FileResult> = batch
+            .par_iter()
+            .map(|e| process(e, &opts, &engine))
+            .collect();
+        write_batch(
+            &a,
+            &index,
+            &policy,
+            &results,
+            &mut counts,
+            [&mut hashes_w, &mut errors_w, &mut matches_w],
+        )?;
+        if let Some(pb) = &progress {
+            pb.inc(results.len() as u64);
+            pb.set_message(format!("{} matches", counts.matches));
+        }
+    }
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    for w in [&mut hashes_w, &mut errors_w, &mut matches_w] {
+        w.flush()?;
+        w.get_ref().sync_all()?;
+    }
+
+    let wall = t0.elapsed().as_secs_f64();
+    let m = index.manifest();
+    let summary = json!({
+        "schema": SCHEMA,
+        "provenance": {
+            "vigil": env!("CARGO_PKG_VERSION"),
+            "git": option_env!("VIGIL_GIT_COMMIT").unwrap_or("unknown"),
+            "command": std::env::args().collect::<Vec<_>>().join(" "),
+            "started": utc(started),
+            "finished": utc(SystemTime::now()),
+        },
+        "policy": policy,
+        "backend": engine.description(),
+        "lists": m.lists.iter().map(|l| json!({
+            "name": l.name,
+            "algo": l.algo.name(),
+            "radius": l.radius,
+        })).collect::<Vec<_>>(),
+        "min_quality": a.min_quality,
+        "dihedral": a.dihedral,
+        "counts": {
+            "files": counts.hashed + counts.failed + counts.skipped,
+            "hashed": counts.hashed,
+            "failed": counts.failed,
+            "skipped": counts.skipped,
+            "below_quality": counts.below_quality,
+            "matched_files": counts.matched_files,
+            "matches": counts.matches,
+        },
+        "by_format": counts.by_format,
+        "by_reason": counts.by_reason,
+        "bytes_read": counts.bytes,
+        "wall_s": wall,
+        "images_per_s": counts.hashed as f64 / wall.max(1e-9),
+    });
+    let mut w = create(&a.out, "summary.json")?;
+    serde_json::to_writer_pretty(&mut w, &summary)?;
+    w.write_all(b"\n")?;
+    w.flush()?;
+    if !a.quiet {
+        eprintln!(
+            "vigil scan: {} files: {} hashed, {} skipped, {} failed; {} matches in {} files; {:.1} s",
+            counts.hashed + counts.failed + counts.skipped,
+            counts.hashed,
+            counts.skipped,
+            counts.failed,
+            counts.matches,
+            counts.matched_files,
+            wall
+        );
+    }
+    Ok(match (counts.matches > 0, counts.failed > 0) {
+        (true, false) => 0,
+        (false, false) => 1,
+        (false, true) => 2,
+        (true, true) => 3,
+    })
+}
+
+/// Write one batch's records and its matches, and flush.
+fn write_batch(
+    a: &ScanArgs,
+    index: &Index,
+    policy: &str,
+    results: &[FileResult],
+    counts: &mut Counts,
+    [hashes_w, errors_w, matches_w]: [&mut BufWriter<File>; 3],
+) -> anyhow::Result<()> {
+    // Records.
+    for r in results {
+        counts.bytes += r.size.unwrap_or(0);
+        *counts.by_format.entry(r.format).or_default() += 1;
+        let mut obj = head(r);
+        match &r.outcome {
+            Outcome::Hashed(h) => {
+                counts.hashed += 1;
+                if let Some(p) = &h.pdq {
+                    obj.insert("pdq".into(), p.hash.to_string().into());
+                    obj.insert("quality".into(), p.quality.into());
+                    if p.quality < a.min_quality {
+                        counts.below_quality += 1;
+                    }
+                }
+                if let Some(p) = &h.phash {
+                    obj.insert("phash".into(), p.to_string().into());
+                }
+                obj.insert("policy".into(), policy.into());
+                if let Some(d) = &h.dihedral {
+                    let mut dm = Map::new();
+                    for (name, x) in DIHEDRAL_NAMES.iter().zip(d) {
+                        dm.insert((*name).into(), x.to_string().into());
+                    }
+                    obj.insert("dihedral".into(), dm.into());
+                }
+                line(hashes_w, &Value::Object(obj))?;
+            }
+            Outcome::Failed(why) | Outcome::Skipped(why) => {
+                let status = if matches!(r.outcome, Outcome::Failed(_)) {
+                    counts.failed += 1;
+                    "failed"
+                } else {
+                    counts.skipped += 1;
+                    "skipped"
+                };
+                *counts
+                    .by_reason
+                    .entry(format!("{status}: {why}"))
+                    .or_default() += 1;
+                obj.insert("status".into(), status.into());
+                obj.insert("reason".into(), why.clone().into());
+                line(errors_w, &Value::Object(obj))?;
+            }
+        }
+    }
+
+    // Matches: per list, the queries of its algorithm.
+    let mut matched = vec![false; results.len()];
+    let m = index.manifest();
+    for (li, list) in m.lists.iter().enumerate() {
+        let p = Params {
+            radius: list.radius,
+            k: None,
+            backend: SearchBackend::Auto,
+            kernel: Kernel::best(),
+        };
+        // (result index, query) for this list.
+        let mut idx: Vec<usize> = Vec::new();
+        let hits = match list.algo {
+            Algo::Pdq => {
+                let mut plain: Vec<[u64; 4]> = Vec::new();
+                let mut dih: Vec<[[u64; 4]; 8]> = Vec::new();
+                for (i, r) in results.iter().enumerate() {
+                    if let Outcome::Hashed(h) = &r.outcome
+                        && let Some(p) = &h.pdq
+                    {
+                        if p.quality < a.min_quality {
+                            continue;
+                        }
+                        idx.push(i);
+                        match (&h.dihedral, a.dihedral) {
+                            (Some(d), true) => dih.push(d.map(|x| x.0)),
+                            _ => plain.push(p.hash.0),
+                        }
+                    }
+                }
+                if a.dihedral {
+                    index.search(li, Queries::PdqDihedral(&dih), &p)?
+                } else {
+                    index.search(li, Queries::Pdq(&plain), &p)?
+                }
+            }
+            Algo::Phash => {
+                let mut qs: Vec<[u64; 1]> = Vec::new();
+                for (i, r) in results.iter().enumerate() {
+                    if let Outcome::Hashed(h) = &r.outcome
+                        && let Some(p) = &h.phash
+                    {
+                        idx.push(i);
+                        qs.push([p.0]);
+                    }
+                }
+                index.search(li, Queries::Phash(&qs), &p)?
+            }
+            algo => {
+                let mut qs: Vec<Vec<u8>> = Vec::new();
+                for (i, r) in results.iter().enumerate() {
+                    if let Some(d) = &r.digests {
+                        let code = match algo {
+                            Algo::Md5 => d.md5.to_vec(),
+                            Algo::Sha1 => d.sha1.to_vec(),
+                            _ => d.sha256.to_vec(),
+                        };
+                        idx.push(i);
+                        qs.push(code);
+                    }
+                }
+                index.search(li, Queries::Digest(algo, &qs), &p)?
+            }
+        };
+        for (&i, hits) in idx.iter().zip(hits) {
+            let r = &results[i];
+            for h in hits {
+                matched[i] = true;
+                counts.matches += 1;
+                let mut obj = head(r);
+                let (hash, quality) = match (&r.outcome, list.algo) {
+                    (Outcome::Hashed(fh), Algo::Pdq) => {
+                        let p = fh.pdq.as_ref().expect("queried");
+                        let shown = match (&fh.dihedral, a.dihedral) {
+                            (Some(d), true) => d[h.variant as usize].to_string(),
+                            _ => p.hash.to_string(),
+                        };
+                        (shown, Some(p.quality))
+                    }
+                    (Outcome::Hashed(fh), Algo::Phash) => {
+                        (fh.phash.map(|p| p.to_string()).unwrap_or_default(), None)
+                    }
+                    _ => {
+                        let d = r.digests.as_ref().expect("queried");
+                        let code: &[u8] = match list.algo {
+                            Algo::Md5 => &d.md5,
+                            Algo::Sha1 => &d.sha1,
+                            _ => &d.sha256,
+                        };
+                        (hex(code), None)
+                    }
+                };
+                obj.insert("algo".into(), list.algo.name().into());
+                obj.insert("hash".into(), hash.into());
+                if let Some(q) = quality {
+                    obj.insert("quality".into(), q.into());
+                }
+                obj.insert("list".into(), list.name.clone().into());
+                obj.insert("id".into(), h.id.into());
+                obj.insert(
+                    "label".into(),
+                    index.label(li, &h).map_or(Value::Null, |l| l.into()),
+                );
+                obj.insert("distance".into(), h.distance.into());
+                obj.insert(
+                    "variant".into(),
+                    if a.dihedral && list.algo == Algo::Pdq {
+                        DIHEDRAL_NAMES[h.variant as usize].into()
+                    } else {
+                        Value::Null
+                    },
+                );
+                // A digest match is of the file's bytes, decodable or not.
+                let kind = if matches!(list.algo, Algo::Pdq | Algo::Phash) {
+                    "image"
+                } else {
+                    "file"
+                };
+                obj.insert("kind".into(), kind.into());
+                line(matches_w, &Value::Object(obj))?;
+            }
+        }
+    }
+    counts.matched_files += matched.iter().filter(|&&m| m).count() as u64;
+    for w in [hashes_w, errors_w, matches_w] {
+        w.flush()?;
+    }
+    Ok(())
+}

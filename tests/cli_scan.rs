@@ -1,0 +1,222 @@
+//! `vigil scan` end to end on a small hostile tree: every non-directory entry the walk meets
+//! appears exactly once in hashes.jsonl or errors.jsonl (hidden files, a FIFO, a symlink loop,
+//! an empty, a truncated, a non-image, a HEIC header, a non-UTF-8 name), copies of a known
+//! image are matched (a hidden copy too), a digest list matches a non-image by its bytes,
+//! output files are private, exit codes follow conventions.md, and a used --out is refused.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vigil");
+
+fn data(rel: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
+}
+
+fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The path a record names: `path_bytes` (base64) when present, else `path`.
+fn record_path(v: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine as _;
+    match v.get("path_bytes").and_then(|b| b.as_str()) {
+        Some(b) => base64::engine::general_purpose::STANDARD.decode(b).unwrap(),
+        None => v["path"].as_str().unwrap().as_bytes().to_vec(),
+    }
+}
+
+#[test]
+fn every_entry_once_matches_digests_and_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join(".hidden/sub")).unwrap();
+    let png = data("threatexchange/pdq/data/reg-test-input/pen-and-coaster.png");
+    std::fs::copy(&png, tree.join("pen.png")).unwrap();
+    std::fs::copy(&png, tree.join(".hidden/sub/copy.png")).unwrap();
+    std::fs::write(tree.join("note.txt"), b"hello").unwrap();
+    std::fs::write(tree.join("empty.jpg"), b"").unwrap();
+    let bytes = std::fs::read(&png).unwrap();
+    std::fs::write(tree.join("trunc.png"), &bytes[..500]).unwrap();
+    std::fs::write(tree.join("x.heic"), b"\0\0\0\x18ftypheic\0\0\0\0mif1heic").unwrap();
+    std::fs::write(tree.join(".gitignore"), b"*.png\n").unwrap();
+    let odd = tree.join(OsStr::from_bytes(b"bad-\xff.jpg"));
+    std::fs::write(&odd, &bytes).unwrap();
+    std::os::unix::fs::symlink("loop1", tree.join("loop2")).unwrap();
+    std::os::unix::fs::symlink("loop2", tree.join("loop1")).unwrap();
+    let fifo = tree.join("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+
+    // The known list: the PNG's PDQ (from `vigil hash`), and the MD5 of note.txt.
+    let h = Command::new(BIN).arg("hash").arg(&png).output().unwrap();
+    let line = String::from_utf8(h.stdout).unwrap();
+    let pdq = line
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    std::fs::write(dir.join("known.txt"), format!("{pdq},demo-original\n")).unwrap();
+    std::fs::write(dir.join("md5.txt"), "5d41402abc4b2a76b9719d911017c592\n").unwrap();
+
+    let out = dir.join("out");
+    let run = |out: &Path| {
+        Command::new(BIN)
+            .current_dir(dir)
+            .args(["scan", "--quiet", "--dihedral", "--list", "known=known.txt"])
+            .args(["--list", "md5s=md5.txt", "--out"])
+            .arg(out)
+            .arg("tree")
+            .output()
+            .unwrap()
+    };
+    let o = run(&out);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    // Matches and failures (empty, truncated): 3.
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    for f in [
+        "hashes.jsonl",
+        "errors.jsonl",
+        "matches.jsonl",
+        "summary.json",
+    ] {
+        let mode = std::fs::metadata(out.join(f)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+
+    // Every non-directory entry exactly once.
+    let hashes = jsonl(&out.join("hashes.jsonl"));
+    let errors = jsonl(&out.join("errors.jsonl"));
+    let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
+    for r in hashes.iter().chain(&errors) {
+        *seen.entry(record_path(r)).or_default() += 1;
+    }
+    let mut want: Vec<Vec<u8>> = walkdir::WalkDir::new(&tree)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).unwrap();
+            rel.as_os_str().as_bytes().to_vec()
+        })
+        .collect();
+    want.sort();
+    let mut got: Vec<Vec<u8>> = seen.keys().cloned().collect();
+    got.sort();
+    assert_eq!(got, want);
+    assert!(seen.values().all(|&n| n == 1), "{seen:?}");
+
+    let status = |name: &str| {
+        errors
+            .iter()
+            .find(|r| r["path"].as_str() == Some(&format!("tree/{name}")))
+            .map(|r| {
+                (
+                    r["status"].as_str().unwrap().to_owned(),
+                    r["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+    };
+    assert_eq!(status("fifo").unwrap().0, "skipped");
+    assert_eq!(status("loop1").unwrap().0, "skipped");
+    assert_eq!(status("empty.jpg").unwrap().0, "failed");
+    assert_eq!(status("trunc.png").unwrap().0, "failed");
+    assert_eq!(
+        status("note.txt").unwrap(),
+        ("skipped".into(), "not an image".into())
+    );
+    assert!(status("x.heic").unwrap().1.contains("unsupported"));
+    // Readable files carry their digests, in errors.jsonl too.
+    let note = errors
+        .iter()
+        .find(|r| r["path"] == "tree/note.txt")
+        .unwrap();
+    assert_eq!(note["md5"], "5d41402abc4b2a76b9719d911017c592");
+    assert_eq!(note["size"], 5);
+
+    // Matches: the three copies of the PNG (one hidden, one with a non-UTF-8 name, one listed
+    // in .gitignore) by PDQ, note.txt by its MD5.
+    let matches = jsonl(&out.join("matches.jsonl"));
+    let pdq_matches: Vec<&serde_json::Value> =
+        matches.iter().filter(|m| m["algo"] == "pdq").collect();
+    assert_eq!(pdq_matches.len(), 3, "{matches:?}");
+    for m in &pdq_matches {
+        assert_eq!(m["distance"], 0);
+        assert_eq!(m["variant"], "orig");
+        assert_eq!(m["label"], "demo-original");
+        assert_eq!(m["kind"], "image");
+    }
+    let md5: Vec<&serde_json::Value> = matches.iter().filter(|m| m["algo"] == "md5").collect();
+    assert_eq!(md5.len(), 1);
+    assert_eq!(md5[0]["path"], "tree/note.txt");
+    assert_eq!(md5[0]["kind"], "file");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["counts"]["files"], 11);
+    assert_eq!(summary["counts"]["matches"], 4);
+    assert_eq!(summary["counts"]["hashed"], 3);
+
+    // A used --out is refused (64), and nothing in it is touched.
+    let again = run(&out);
+    assert_eq!(again.status.code(), Some(64));
+    assert_eq!(jsonl(&out.join("hashes.jsonl")).len(), hashes.len());
+}
+
+#[test]
+fn no_match_exits_1_and_the_out_dir_inside_the_tree_is_not_walked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir(dir.join("tree")).unwrap();
+    std::fs::copy(
+        data("threatexchange/pdq/data/reg-test-input/pen-and-coaster.png"),
+        dir.join("tree/a.png"),
+    )
+    .unwrap();
+    // Distance 256 from anything with weight 128: no match.
+    std::fs::write(
+        dir.join("known.txt"),
+        format!("{}\n", "f".repeat(60) + "0000"),
+    )
+    .unwrap();
+    let o = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "scan",
+            "--quiet",
+            "--list",
+            "known.txt",
+            "--out",
+            "tree/out",
+            "tree",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let hashes = jsonl(&dir.join("tree/out/hashes.jsonl"));
+    let errors = jsonl(&dir.join("tree/out/errors.jsonl"));
+    assert_eq!((hashes.len(), errors.len()), (1, 0), "{errors:?}");
+}
