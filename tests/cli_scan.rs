@@ -220,3 +220,81 @@ fn no_match_exits_1_and_the_out_dir_inside_the_tree_is_not_walked() {
     let errors = jsonl(&dir.join("tree/out/errors.jsonl"));
     assert_eq!((hashes.len(), errors.len()), (1, 0), "{errors:?}");
 }
+
+/// The bundled demo (README's main command): the scan matches exactly the files the reference
+/// (pip pdqhash on the same pixels, all 8 variants, distance <= 31, quality >= 50; recorded in
+/// demo/expected.csv) says are within reach, at the reference's best distance, plus the one
+/// file of the MD5 list; nothing else.
+#[test]
+fn demo_matches_exactly_what_the_reference_expects() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new(BIN)
+        .current_dir(root)
+        .args(["scan", "--quiet", "--dihedral", "--list", "demo/known.txt"])
+        .args(["--list", "md5=demo/known-md5.txt", "--out"])
+        .arg(&out)
+        .arg("demo/images")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut best: HashMap<String, u64> = HashMap::new();
+    let mut md5 = Vec::new();
+    for m in jsonl(&out.join("matches.jsonl")) {
+        let file = m["path"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("demo/")
+            .to_owned();
+        match m["algo"].as_str().unwrap() {
+            "pdq" => {
+                let d = m["distance"].as_u64().unwrap();
+                let e = best.entry(file).or_insert(d);
+                *e = (*e).min(d);
+            }
+            "md5" => md5.push(file),
+            other => panic!("unexpected {other} match"),
+        }
+    }
+    let mut rows = csv::Reader::from_path(root.join("demo/expected.csv")).unwrap();
+    let headers = rows.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (file_c, exp_c, dist_c, md5_c) = (
+        col("file"),
+        col("expected_match"),
+        col("best_distance"),
+        col("md5_match"),
+    );
+    let mut expected = 0;
+    let mut files = 0;
+    for row in rows.records() {
+        let row = row.unwrap();
+        files += 1;
+        let file = &row[file_c];
+        if &row[exp_c] == "1" {
+            expected += 1;
+            assert_eq!(
+                best.get(file).map(u64::to_string).as_deref(),
+                Some(&row[dist_c]),
+                "{file}: expected a match at the reference's distance"
+            );
+        } else {
+            assert!(
+                !best.contains_key(file),
+                "{file}: matched, the reference says no"
+            );
+        }
+        assert_eq!(
+            md5.iter().any(|f| f == file),
+            &row[md5_c] == "1",
+            "{file}: md5"
+        );
+    }
+    assert_eq!((files, expected, best.len()), (52, 32, 32));
+}
