@@ -298,3 +298,61 @@ fn demo_matches_exactly_what_the_reference_expects() {
     }
     assert_eq!((files, expected, best.len()), (52, 32, 32));
 }
+
+/// `--include` / `--exclude`: filtered files are still accounted for, as `excluded`.
+#[test]
+fn filtered_files_are_recorded_as_excluded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("tree/cache")).unwrap();
+    let png = data("threatexchange/pdq/data/reg-test-input/pen-and-coaster.png");
+    std::fs::copy(&png, dir.join("tree/a.png")).unwrap();
+    std::fs::copy(&png, dir.join("tree/cache/b.png")).unwrap();
+    std::fs::write(dir.join("tree/c.txt"), b"text").unwrap();
+    std::fs::write(
+        dir.join("known.txt"),
+        format!("{}\n", "f".repeat(60) + "0000"),
+    )
+    .unwrap();
+    let o = Command::new(BIN)
+        .current_dir(dir)
+        .args(["scan", "--quiet", "--list", "known.txt", "--out", "out"])
+        .args(["--include", "*.png", "--exclude", "tree/cache/**", "tree"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let hashes = jsonl(&dir.join("out/hashes.jsonl"));
+    assert_eq!(hashes.len(), 1);
+    assert_eq!(hashes[0]["path"], "tree/a.png");
+    let mut errors: Vec<(String, String, String)> = jsonl(&dir.join("out/errors.jsonl"))
+        .iter()
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap().to_owned(),
+                r["status"].as_str().unwrap().to_owned(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            (
+                "tree/c.txt".into(),
+                "excluded".into(),
+                "not matched by --include".into()
+            ),
+            (
+                "tree/cache/b.png".into(),
+                "excluded".into(),
+                "matched by --exclude".into()
+            ),
+        ]
+    );
+}

@@ -9,7 +9,7 @@
 //! (rayon across a batch); records are appended and flushed per batch.
 //!
 //! Not yet in this version (issue 5 stays open): `--resume` and the in-flight journal,
-//! isolating decoders in a child process, `--include`/`--exclude`, `--follow-symlinks`,
+//! isolating decoders in a child process, `--follow-symlinks`,
 //! `--one-file-system`, `--csv`, video, per-stage CPU times and the GPU batching stage of
 //! `vigil hash`.
 
@@ -82,6 +82,14 @@ pub struct ScanArgs {
     /// Files per batch (records are flushed after each batch).
     #[arg(long, default_value_t = 256)]
     batch: usize,
+    /// Only files whose path or name matches one of these globs are read (repeatable); the
+    /// others are recorded as `excluded`.
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<String>,
+    /// Files whose path or name matches one of these globs are not read, and are recorded as
+    /// `excluded` (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -136,6 +144,44 @@ enum Outcome {
     Hashed(Box<FileHashes>),
     Failed(String),
     Skipped(String),
+    Excluded(String),
+}
+
+/// `--include` / `--exclude`: globs matched against the path as walked and the file name.
+struct Filter {
+    include: Option<globset::GlobSet>,
+    exclude: globset::GlobSet,
+}
+
+impl Filter {
+    fn new(include: &[String], exclude: &[String]) -> anyhow::Result<Self> {
+        let set = |globs: &[String], what: &str| -> anyhow::Result<globset::GlobSet> {
+            let mut b = globset::GlobSetBuilder::new();
+            for g in globs {
+                b.add(globset::Glob::new(g).with_context(|| format!("{what} {g:?}"))?);
+            }
+            Ok(b.build()?)
+        };
+        Ok(Filter {
+            include: (!include.is_empty())
+                .then(|| set(include, "--include"))
+                .transpose()?,
+            exclude: set(exclude, "--exclude")?,
+        })
+    }
+
+    /// Why `path` is excluded, if it is.
+    fn excluded(&self, path: &Path) -> Option<&'static str> {
+        let name = path.file_name().map(Path::new);
+        let hit = |s: &globset::GlobSet| s.is_match(path) || name.is_some_and(|n| s.is_match(n));
+        if self.include.as_ref().is_some_and(|s| !hit(s)) {
+            Some("not matched by --include")
+        } else if hit(&self.exclude) {
+            Some("matched by --exclude")
+        } else {
+            None
+        }
+    }
 }
 
 /// One file's result.
@@ -186,7 +232,7 @@ fn stream_digests(path: &Path) -> io::Result<Digests> {
 }
 
 /// Read, digest, decode and hash one entry.
-fn process(entry: &Entry, opts: &HashOptions, engine: &Engine) -> FileResult {
+fn process(entry: &Entry, opts: &HashOptions, engine: &Engine, filter: &Filter) -> FileResult {
     let mut r = FileResult {
         path: entry.path.clone(),
         size: None,
@@ -194,6 +240,10 @@ fn process(entry: &Entry, opts: &HashOptions, engine: &Engine) -> FileResult {
         format: "none",
         outcome: Outcome::Failed(String::new()),
     };
+    if let Some(why) = filter.excluded(&entry.path) {
+        r.outcome = Outcome::Excluded(why.into());
+        return r;
+    }
     match &entry.kind {
         EntryKind::Special(kind) => {
             r.outcome = Outcome::Skipped(format!("not a regular file ({kind})"));
@@ -304,6 +354,7 @@ struct Counts {
     hashed: u64,
     failed: u64,
     skipped: u64,
+    excluded: u64,
     below_quality: u64,
     matched_files: u64,
     matches: u64,
@@ -378,6 +429,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         pb
     });
 
+    let filter = Filter::new(&a.include, &a.exclude)?;
     let mut counts = Counts::default();
     let mut inputs = Inputs::new(&a.paths, false);
     let in_out_dir = |p: &Path| {
@@ -403,7 +455,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         }
         let results: Vec<FileResult> = batch
             .par_iter()
-            .map(|e| process(e, &opts, &engine))
+            .map(|e| process(e, &opts, &engine, &filter))
             .collect();
         write_batch(
             &a,
@@ -447,10 +499,11 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         "min_quality": a.min_quality,
         "dihedral": a.dihedral,
         "counts": {
-            "files": counts.hashed + counts.failed + counts.skipped,
+            "files": counts.hashed + counts.failed + counts.skipped + counts.excluded,
             "hashed": counts.hashed,
             "failed": counts.failed,
             "skipped": counts.skipped,
+            "excluded": counts.excluded,
             "below_quality": counts.below_quality,
             "matched_files": counts.matched_files,
             "matches": counts.matches,
@@ -467,10 +520,11 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
     w.flush()?;
     if !a.quiet {
         eprintln!(
-            "vigil scan: {} files: {} hashed, {} skipped, {} failed; {} matches in {} files; {:.1} s",
-            counts.hashed + counts.failed + counts.skipped,
+            "vigil scan: {} files: {} hashed, {} skipped, {} excluded, {} failed; {} matches in {} files; {:.1} s",
+            counts.hashed + counts.failed + counts.skipped + counts.excluded,
             counts.hashed,
             counts.skipped,
+            counts.excluded,
             counts.failed,
             counts.matches,
             counts.matched_files,
@@ -522,13 +576,20 @@ fn write_batch(
                 }
                 line(hashes_w, &Value::Object(obj))?;
             }
-            Outcome::Failed(why) | Outcome::Skipped(why) => {
-                let status = if matches!(r.outcome, Outcome::Failed(_)) {
-                    counts.failed += 1;
-                    "failed"
-                } else {
-                    counts.skipped += 1;
-                    "skipped"
+            Outcome::Failed(why) | Outcome::Skipped(why) | Outcome::Excluded(why) => {
+                let status = match r.outcome {
+                    Outcome::Failed(_) => {
+                        counts.failed += 1;
+                        "failed"
+                    }
+                    Outcome::Skipped(_) => {
+                        counts.skipped += 1;
+                        "skipped"
+                    }
+                    _ => {
+                        counts.excluded += 1;
+                        "excluded"
+                    }
                 };
                 *counts
                     .by_reason
