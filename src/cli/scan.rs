@@ -10,8 +10,7 @@
 //!
 //! Not yet in this version (issue 5 stays open): `--resume` and the in-flight journal,
 //! isolating decoders in a child process, `--follow-symlinks`,
-//! `--one-file-system`, `--csv`, video, per-stage CPU times and the GPU batching stage of
-//! `vigil hash`.
+//! `--one-file-system`, `--csv`, video and the GPU batching stage of `vigil hash`.
 
 use std::ffi::OsString;
 use std::fs::{DirBuilder, File, OpenOptions};
@@ -184,6 +183,38 @@ impl Filter {
     }
 }
 
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is always available
+    // on Linux, and on failure `ts` stays zero (a zero time, not undefined behaviour).
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// CPU time per stage, summed over worker threads.
+#[derive(Default, Clone, Copy)]
+struct Stages {
+    read: Duration,
+    digest: Duration,
+    decode: Duration,
+    pdq: Duration,
+    phash: Duration,
+}
+
+impl Stages {
+    fn add(&mut self, o: &Stages) {
+        self.read += o.read;
+        self.digest += o.digest;
+        self.decode += o.decode;
+        self.pdq += o.pdq;
+        self.phash += o.phash;
+    }
+}
+
 /// One file's result.
 struct FileResult {
     path: PathBuf,
@@ -191,6 +222,7 @@ struct FileResult {
     digests: Option<Digests>,
     format: &'static str,
     outcome: Outcome,
+    cpu: Stages,
 }
 
 fn format_name(head: &[u8]) -> &'static str {
@@ -239,6 +271,7 @@ fn process(entry: &Entry, opts: &HashOptions, engine: &Engine, filter: &Filter) 
         digests: None,
         format: "none",
         outcome: Outcome::Failed(String::new()),
+        cpu: Stages::default(),
     };
     if let Some(why) = filter.excluded(&entry.path) {
         r.outcome = Outcome::Excluded(why.into());
@@ -255,7 +288,10 @@ fn process(entry: &Entry, opts: &HashOptions, engine: &Engine, filter: &Filter) 
         }
         EntryKind::File => {}
     }
-    let read = match read_input(&entry.path, |head| decode::sniff(head).is_some()) {
+    let t = thread_cpu();
+    let read = read_input(&entry.path, |head| decode::sniff(head).is_some());
+    r.cpu.read = thread_cpu() - t;
+    let read = match read {
         Ok(read) => read,
         Err(e) if e.is_skip() => {
             r.outcome = Outcome::Skipped(e.to_string());
@@ -268,11 +304,13 @@ fn process(entry: &Entry, opts: &HashOptions, engine: &Engine, filter: &Filter) 
     };
     r.size = Some(read.size);
     r.format = format_name(&read.bytes);
+    let t = thread_cpu();
     let digests = if read.complete {
         Ok(Digests::of(&read.bytes))
     } else {
         stream_digests(&entry.path)
     };
+    r.cpu.digest = thread_cpu() - t;
     match digests {
         Ok(d) => r.digests = Some(d),
         Err(e) => {
@@ -288,13 +326,47 @@ fn process(entry: &Entry, opts: &HashOptions, engine: &Engine, filter: &Filter) 
         r.outcome = Outcome::Skipped("not an image".into());
         return r;
     }
-    let run = || match decode::decode(&read.bytes, &opts.decode) {
-        Ok(d) => Outcome::Hashed(Box::new(hash_decoded_with(&d, opts, engine))),
-        Err(e @ DecodeError::Unsupported(_)) => Outcome::Skipped(e.to_string()),
-        Err(e) => Outcome::Failed(e.to_string()),
+    // PDQ (with its dihedral variants) and pHash hashed one after the other, so each has its
+    // own CPU time.
+    let pdq_only = HashOptions {
+        algorithms: Algorithms {
+            pdq: true,
+            phash: false,
+        },
+        ..opts.clone()
+    };
+    let phash_only = HashOptions {
+        algorithms: Algorithms {
+            pdq: false,
+            phash: true,
+        },
+        dihedral: false,
+        ..opts.clone()
+    };
+    let mut cpu = Stages::default();
+    let run = || {
+        let t = thread_cpu();
+        let decoded = decode::decode(&read.bytes, &opts.decode);
+        cpu.decode = thread_cpu() - t;
+        match decoded {
+            Ok(d) => {
+                let t = thread_cpu();
+                let mut h = hash_decoded_with(&d, &pdq_only, engine);
+                cpu.pdq = thread_cpu() - t;
+                let t = thread_cpu();
+                h.phash = hash_decoded_with(&d, &phash_only, engine).phash;
+                cpu.phash = thread_cpu() - t;
+                Outcome::Hashed(Box::new(h))
+            }
+            Err(e @ DecodeError::Unsupported(_)) => Outcome::Skipped(e.to_string()),
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
     };
     r.outcome = catch_unwind(AssertUnwindSafe(run))
         .unwrap_or_else(|_| Outcome::Failed("internal error while decoding (panic)".into()));
+    r.cpu.decode = cpu.decode;
+    r.cpu.pdq = cpu.pdq;
+    r.cpu.phash = cpu.phash;
     r
 }
 
@@ -361,6 +433,8 @@ struct Counts {
     bytes: u64,
     by_format: std::collections::BTreeMap<&'static str, u64>,
     by_reason: std::collections::BTreeMap<String, u64>,
+    cpu: Stages,
+    match_cpu: Duration,
 }
 
 /// Run `vigil scan`; returns the exit code.
@@ -511,6 +585,15 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         "by_format": counts.by_format,
         "by_reason": counts.by_reason,
         "bytes_read": counts.bytes,
+        // CPU seconds per stage, summed over threads (matching includes writing records).
+        "cpu_s": {
+            "read": counts.cpu.read.as_secs_f64(),
+            "digest": counts.cpu.digest.as_secs_f64(),
+            "decode": counts.cpu.decode.as_secs_f64(),
+            "pdq": counts.cpu.pdq.as_secs_f64(),
+            "phash": counts.cpu.phash.as_secs_f64(),
+            "match": counts.match_cpu.as_secs_f64(),
+        },
         "wall_s": wall,
         "images_per_s": counts.hashed as f64 / wall.max(1e-9),
     });
@@ -548,8 +631,10 @@ fn write_batch(
     counts: &mut Counts,
     [hashes_w, errors_w, matches_w]: [&mut BufWriter<File>; 3],
 ) -> anyhow::Result<()> {
+    let t = thread_cpu();
     // Records.
     for r in results {
+        counts.cpu.add(&r.cpu);
         counts.bytes += r.size.unwrap_or(0);
         *counts.by_format.entry(r.format).or_default() += 1;
         let mut obj = head(r);
@@ -726,6 +811,7 @@ fn write_batch(
         }
     }
     counts.matched_files += matched.iter().filter(|&&m| m).count() as u64;
+    counts.match_cpu += thread_cpu() - t;
     for w in [hashes_w, errors_w, matches_w] {
         w.flush()?;
     }
