@@ -44,7 +44,6 @@ every hash, quality and match agrees with expected.csv. It never writes vigil's 
 import argparse
 import csv
 import hashlib
-import io
 import json
 import math
 import os
@@ -58,7 +57,8 @@ import pdqhash
 import PIL
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
 
-from pdq_reference import cpp_dihedral, pip_dihedral
+sys.dont_write_bytecode = True  # no scripts/__pycache__ from the import below
+from pdq_reference import cpp_dihedral, pip_dihedral  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TX = os.path.join(ROOT, "tests", "data", "threatexchange")
