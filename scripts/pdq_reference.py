@@ -62,3 +62,35 @@ def cpp_dihedral(arr):
                         *[ctypes.byref(x) for x in hashes], ctypes.byref(quality))
     # Hash256.w[15] holds bits 255..240: the first four hex digits.
     return ["".join("%04x" % x[i] for i in range(15, -1, -1)) for x in hashes], quality.value
+
+
+_ONE = "_ZN8facebook3pdq7hashing23pdqHash256FromFloatLumaEPfS2_iiPA64_fS4_PA16_fRNS1_7Hash256ERi"
+
+
+def pip_hash(arr):
+    """pip pdqhash's `compute`: (hex, quality) of the image as it is."""
+    bits, quality = pdqhash.compute(np.ascontiguousarray(arr, dtype=np.uint8))
+    return bits_to_hex(bits), int(quality)
+
+
+def cpp_hash(arr):
+    """The upstream C++ float32 luma and `pdqHash256FromFloatLuma`: (hex, quality)."""
+    if _LIB is None or not hasattr(_LIB, _FILL) or not hasattr(_LIB, _ONE):
+        raise RuntimeError("pdqhash's bindings do not export the C++ luma/hash symbols")
+    arr = np.ascontiguousarray(arr, dtype=np.uint8)
+    h, w, _ = arr.shape
+    luma = np.zeros((h, w), np.float32)
+    tmp = np.zeros((h, w), np.float32)
+    b64 = np.zeros((64, 64), np.float32)
+    b16x64 = np.zeros((16, 64), np.float32)
+    b16 = np.zeros((16, 16), np.float32)
+    p = ctypes.c_void_p
+    base = arr.ctypes.data
+    getattr(_LIB, _FILL)(p(base), p(base + 1), p(base + 2), ctypes.c_int(h), ctypes.c_int(w),
+                         ctypes.c_int(3 * w), ctypes.c_int(3), luma.ctypes.data_as(p))
+    out = _Hash256()
+    quality = ctypes.c_int(0)
+    getattr(_LIB, _ONE)(luma.ctypes.data_as(p), tmp.ctypes.data_as(p), ctypes.c_int(h),
+                        ctypes.c_int(w), b64.ctypes.data_as(p), b16x64.ctypes.data_as(p),
+                        b16.ctypes.data_as(p), ctypes.byref(out), ctypes.byref(quality))
+    return "".join("%04x" % out[i] for i in range(15, -1, -1)), quality.value
