@@ -21,9 +21,11 @@ Rules the script follows (so the output can be trusted and rebuilt):
    do not is read off expected.csv by the README generator below.
 4. Pixels are the ones vigil hashes under policy pillow-rgb/1: Image.open(path).convert('RGB')
    as a C-contiguous uint8 numpy array (frame 0, alpha dropped, EXIF orientation not applied),
-   hashed with pdqhash.compute_dihedral, whose 8 results are in the order orig, rot90, rot180,
-   rot270, flipx, flipy, flipplus1, flipminus1 (checked against the dih_* columns of
-   tests/data/threatexchange/derived/pdq-expected.csv at start-up).
+   hashed with pdqhash.compute_dihedral (via scripts/pdq_reference.py), whose 8 results are
+   in the order orig, rot90, rot180, rot270, flipx, flipy, flipplus1, flipminus1 (checked
+   against the dih_* columns of tests/data/threatexchange/derived/pdq-expected.csv at
+   start-up). Each row also says whether the upstream C++ float32 luma, which vigil follows,
+   gives the same hashes and quality (cpp_luma_same).
 5. expected_match = (min over known entries and over the 8 variants of the Hamming distance)
    <= 31 and quality >= 50, the defaults of docs/conventions.md. A tie between variants goes
    to the earlier variant in the order above, a tie between entries to the earlier entry in
@@ -42,7 +44,6 @@ every hash, quality and match agrees with expected.csv. It never writes vigil's 
 import argparse
 import csv
 import hashlib
-import io
 import json
 import math
 import os
@@ -55,6 +56,9 @@ import numpy as np
 import pdqhash
 import PIL
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont
+
+sys.dont_write_bytecode = True  # no scripts/__pycache__ from the import below
+from pdq_reference import cpp_dihedral, pip_dihedral  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TX = os.path.join(ROOT, "tests", "data", "threatexchange")
@@ -87,10 +91,6 @@ def fail(msg):
 # Reference hashing
 # ---------------------------------------------------------------------------------------------
 
-def bits_to_hex(bits):
-    return "%064x" % int("".join(str(int(b)) for b in bits), 2)
-
-
 def pixels(path):
     """The RGB8 pixels vigil hashes (policy pillow-rgb/1)."""
     with Image.open(path) as im:
@@ -98,9 +98,12 @@ def pixels(path):
 
 
 def dihedral(path):
+    """pip pdqhash's 8 hashes and quality, the size, and whether the upstream C++ float32 luma
+    (pdq_reference.cpp_dihedral, what vigil computes) gives exactly the same."""
     arr = pixels(path)
-    hashes, quality = pdqhash.compute_dihedral(arr)
-    return [bits_to_hex(h) for h in hashes], int(quality), arr.shape[1], arr.shape[0]
+    hashes, quality = pip_dihedral(arr)
+    same = cpp_dihedral(arr) == (hashes, quality)
+    return hashes, quality, arr.shape[1], arr.shape[0], same
 
 
 def hamming(a, b):
@@ -112,7 +115,7 @@ def check_variant_order():
     order we name the 8 results in is the order those columns use."""
     with open(os.path.join(TX, "derived", "pdq-expected.csv"), newline="") as f:
         row = next(r for r in csv.DictReader(f) if r["file"] == "pdq/data/bridge-mods/aaa-orig.jpg")
-    got, _, _, _ = dihedral(os.path.join(TX, row["file"]))
+    got = dihedral(os.path.join(TX, row["file"]))[0]
     want = [row["dih_" + v] for v in VARIANTS]
     if got != want:
         fail("pdqhash.compute_dihedral order differs from pdq-expected.csv dih_* columns")
@@ -401,7 +404,7 @@ def compute(items):
     for rel, kind, *_ in items:
         refs[rel] = dihedral(os.path.join(IMAGES, rel))
     for i, (rel, kind, *_) in enumerate(x for x in items if x[1] == "original"):
-        hashes, q, _, _ = refs[rel]
+        hashes, q = refs[rel][:2]
         label = "demo-original-%d-%s" % (i + 1, ORIGINALS[i][0])
         if q < MIN_QUALITY:
             fail(f"{rel} has quality {q} < {MIN_QUALITY}: it could not go into a list")
@@ -409,7 +412,7 @@ def compute(items):
     md5_known = md5_of(os.path.join(IMAGES, MD5_FILE))
     rows = []
     for rel, kind, source, desc, intent in items:
-        hashes, q, w, h = refs[rel]
+        hashes, q, w, h, cpp_same = refs[rel]
         per_entry = []
         for label, khex, _ in known:
             ds = [hamming(v, khex) for v in hashes]
@@ -426,6 +429,7 @@ def compute(items):
             "plain_distance": plain,
             "plain_match": int(plain <= RADIUS and q >= MIN_QUALITY),
             "md5": md5, "md5_match": int(md5 == md5_known),
+            "cpp_luma_same": int(cpp_same),
         }
         for d, _, label, _ in per_entry:
             row["dist_" + label] = d
@@ -598,7 +602,7 @@ def write_readme(known, md5_known, rows):
     a("One row per image: `file` (relative to `demo/`), `kind` (original, copy, unrelated), "
       "`intent`, `edit`, `source`, `width`, `height`, `quality`, `best_list_entry`, "
       "`best_distance`, `best_variant`, `expected_match`, `plain_distance`, `plain_match`, "
-      "`md5`, `md5_match`, one `dist_<label>` column per `known.txt` entry (minimum over the 8 "
+      "`md5`, `md5_match`, `cpp_luma_same`, one `dist_<label>` column per `known.txt` entry (minimum over the 8 "
       "variants) and the 8 hashes `dih_orig` ... `dih_flipminus1`.")
     a("")
     a("They come from pip pdqhash 0.2.8 `compute_dihedral` on "
@@ -607,6 +611,14 @@ def write_readme(known, md5_known, rows):
       f"{MIN_QUALITY}; ties go to the earlier variant (orig, rot90, rot180, rot270, flipx, "
       "flipy, flipplus1, flipminus1) and the earlier list entry, as `vigil match --dihedral` "
       "reports. `plain_*` use the `orig` variant only.")
+    a("")
+    n_same = sum(r["cpp_luma_same"] for r in rows)
+    a("pip pdqhash computes the luma in float64 before the C++ core; the upstream C++ code "
+      "(and vigil) computes it in float32, which on a few images moves the quality by 1 or the "
+      "hash by a few bits. `cpp_luma_same` = 1 where the same library's C++ float32 luma "
+      "(`scripts/pdq_reference.py`, through ctypes) gives exactly the same 8 hashes and "
+      f"quality: {n_same} of {len(rows)} images"
+      + ("." if n_same == len(rows) else "; the other rows follow pip pdqhash."))
     a("")
     a("`scripts/make-demo.py --check-vigil target/release/vigil` rebuilds the set and fails "
       "unless vigil's 8 hashes and quality for every image, its dihedral matches (entry, "
