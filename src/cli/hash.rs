@@ -75,12 +75,29 @@ pub struct HashArgs {
     backend: BackendArg,
 }
 
+/// What computes the hashes (`vigil hash` and `vigil scan`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum BackendArg {
+pub(crate) enum BackendArg {
+    /// A hardware GPU when present, else the SIMD CPU path.
     Auto,
+    /// Any GPU adapter (lavapipe included); an error without one.
     Gpu,
+    /// The SIMD CPU path.
     Cpu,
+    /// The scalar oracle.
     Scalar,
+}
+
+impl BackendArg {
+    /// The engine backend.
+    pub(crate) fn backend(self) -> Backend {
+        match self {
+            BackendArg::Auto => Backend::Auto,
+            BackendArg::Gpu => Backend::Gpu,
+            BackendArg::Cpu => Backend::Cpu,
+            BackendArg::Scalar => Backend::Scalar,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -374,13 +391,7 @@ pub fn run(args: HashArgs) -> anyhow::Result<i32> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     // PDQ and pHash (its resize) both run on the engine's backend.
-    let backend = match args.backend {
-        BackendArg::Auto => Backend::Auto,
-        BackendArg::Gpu => Backend::Gpu,
-        BackendArg::Cpu => Backend::Cpu,
-        BackendArg::Scalar => Backend::Scalar,
-    };
-    let engine = Arc::new(Engine::new(backend).context("--backend")?);
+    let engine = Arc::new(Engine::new(args.backend.backend()).context("--backend")?);
     let opts = HashOptions {
         algorithms,
         dihedral: args.dihedral,

@@ -32,25 +32,13 @@ use vigil::index::store::utc;
 use vigil::index::{Algo, Backend as SearchBackend, Index, Kernel, Params, Provenance, Queries};
 use vigil::pdq::DIHEDRAL_NAMES;
 use vigil::scan::{Entry, EntryKind, Inputs, read_input};
-use vigil::{Algorithms, Backend, Compat, Engine, FileHashes, HashOptions, hash_decoded_with};
+use vigil::{Algorithms, Compat, Engine, FileHashes, HashOptions, hash_decoded_with};
 
+use super::hash::BackendArg;
 use super::index::{ImportArgs, lists_from_specs};
 
 /// Record format version (`"schema"` in every record and the summary).
 const SCHEMA: u32 = 1;
-
-/// What computes the hashes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum BackendArg {
-    /// A hardware GPU when present, else the SIMD CPU path.
-    Auto,
-    /// Any GPU adapter (lavapipe included); an error without one.
-    Gpu,
-    /// The SIMD CPU path.
-    Cpu,
-    /// The scalar oracle.
-    Scalar,
-}
 
 /// `vigil scan` arguments.
 #[derive(clap::Args, Debug)]
@@ -448,13 +436,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         Some(p) => Index::open(p).with_context(|| format!("opening {}", p.display()))?,
         None => Index::from_lists(lists_from_specs(&a.list, &a.import)?, Provenance::now())?,
     };
-    let backend = match a.backend {
-        BackendArg::Auto => Backend::Auto,
-        BackendArg::Gpu => Backend::Gpu,
-        BackendArg::Cpu => Backend::Cpu,
-        BackendArg::Scalar => Backend::Scalar,
-    };
-    let engine = Engine::new(backend).context("--backend")?;
+    let engine = Engine::new(a.backend.backend()).context("--backend")?;
     let opts = HashOptions {
         algorithms: Algorithms {
             pdq: true,
