@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -355,4 +356,161 @@ fn filtered_files_are_recorded_as_excluded() {
             ),
         ]
     );
+}
+
+/// A copy of demo/images under `dir/tree` (52 images; 32 match demo/known.txt).
+fn demo_tree(dir: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/images");
+    for e in walkdir::WalkDir::new(&src) {
+        let e = e.unwrap();
+        let to = dir.join("tree").join(e.path().strip_prefix(&src).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/known.txt"),
+        dir.join("known.txt"),
+    )
+    .unwrap();
+}
+
+fn scan_cmd(dir: &Path, out: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .args(["scan", "--quiet", "--dihedral", "--batch", "4"])
+        .args(["--list", "known.txt", "--out", out, "tree"]);
+    c
+}
+
+/// The lines of each output file, as sorted sets of JSON values.
+fn outputs(out: &Path) -> [Vec<String>; 3] {
+    ["hashes.jsonl", "errors.jsonl", "matches.jsonl"].map(|f| {
+        let mut v: Vec<String> = jsonl(&out.join(f)).iter().map(|x| x.to_string()).collect();
+        v.sort();
+        v
+    })
+}
+
+/// SIGKILL after some batches were flushed, then `--resume`: the same records and matches as
+/// an uninterrupted scan, and only the unfinished files processed again. A torn last line is
+/// repaired; `--resume` with other options is refused.
+#[test]
+fn killed_scan_resumes_to_the_same_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    demo_tree(dir);
+    let whole = scan_cmd(dir, "whole").output().unwrap();
+    assert_eq!(
+        whole.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
+    let want = outputs(&dir.join("whole"));
+    assert_eq!((want[0].len(), want[2].len()), (52, 32));
+
+    // Slow every file down (debug-build seam) and kill once a batch is on disk.
+    let mut child = scan_cmd(dir, "cut")
+        .env("VIGIL_TEST_DELAY", "tree/:40")
+        .spawn()
+        .unwrap();
+    let hashes = dir.join("cut/hashes.jsonl");
+    let t0 = std::time::Instant::now();
+    loop {
+        let n = std::fs::read_to_string(&hashes).map_or(0, |s| s.lines().count());
+        if n >= 4 {
+            break;
+        }
+        assert!(t0.elapsed().as_secs() < 60, "no batch flushed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = jsonl(&hashes).len();
+    assert!(before < 52, "killed too late ({before} recorded)");
+    // A torn line, as a write cut short would leave.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&hashes)
+        .unwrap()
+        .write_all(b"{\"schema\":1,\"path\":\"tree/ori")
+        .unwrap();
+
+    // Other options: refused.
+    let mut other = scan_cmd(dir, "cut");
+    other.arg("--resume").args(["--min-quality", "60"]);
+    assert_eq!(other.output().unwrap().status.code(), Some(64));
+
+    let resumed = scan_cmd(dir, "cut").arg("--resume").output().unwrap();
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(outputs(&dir.join("cut")), want);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cut/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["resumed"]["already_recorded"], before as u64);
+    assert_eq!(
+        summary["resumed"]["processed_this_run"],
+        (52 - before) as u64
+    );
+    assert_eq!(summary["counts"]["hashed"], 52);
+    assert_eq!(summary["counts"]["matches"], 32);
+}
+
+/// A file whose decoding kills the process: the first run dies, the resume retries the files
+/// in flight one at a time and dies on it again, the next resume records it as
+/// `failed: decoder crash suspected` and completes; everything else is as without it.
+#[test]
+fn a_crashing_decoder_cannot_stop_a_scan_for_ever() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    demo_tree(dir);
+    std::fs::copy(
+        dir.join("tree/originals/1-bridge.jpg"),
+        dir.join("tree/copies/boom.jpg"),
+    )
+    .unwrap();
+    let run = |resume: bool| {
+        let mut c = scan_cmd(dir, "out");
+        c.env("VIGIL_TEST_CRASH", "boom.jpg");
+        if resume {
+            c.arg("--resume");
+        }
+        c.output().unwrap()
+    };
+    let first = run(false);
+    assert_eq!(first.status.code(), None, "the first run must die (signal)");
+    let second = run(true);
+    assert_eq!(
+        second.status.code(),
+        None,
+        "the retry must die on the same file"
+    );
+    let third = run(true);
+    // Matches and one failure.
+    assert_eq!(
+        third.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+    let errors = jsonl(&dir.join("out/errors.jsonl"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["path"], "tree/copies/boom.jpg");
+    assert_eq!(errors[0]["status"], "failed");
+    assert!(
+        errors[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("decoder crash suspected")
+    );
+    assert_eq!(jsonl(&dir.join("out/hashes.jsonl")).len(), 52);
+    assert_eq!(jsonl(&dir.join("out/matches.jsonl")).len(), 32);
 }

@@ -8,11 +8,19 @@
 //! `matches.jsonl`, counts and provenance to `summary.json`. Files are processed in batches
 //! (rayon across a batch); records are appended and flushed per batch.
 //!
-//! Not yet in this version (issue 5 stays open): `--resume` and the in-flight journal,
-//! isolating decoders in a child process, `--follow-symlinks`,
+//! `--resume` continues a stopped scan: records are appended and flushed per batch (matches
+//! before records), a torn last line is cut, recorded files are not read again, and
+//! `journal.jsonl` (each decode begun and ended, one unbuffered write per line) tells which
+//! files a stopped run was decoding: those are hashed first, one at a time, and a file that
+//! was being decoded when two runs stopped is recorded as `failed: decoder crash suspected`.
+//!
+//! Not yet in this version (issue 5 stays open): isolating decoders in a child process (a
+//! crashing decoder stops the scan; the journal makes the resume complete it),
+//! `--follow-symlinks`,
 //! `--one-file-system`, `--csv`, video and the GPU batching stage of `vigil hash`.
 
-use std::ffi::OsString;
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -60,9 +68,14 @@ pub struct ScanArgs {
     /// What computes the hashes.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
-    /// Output directory (created 0700; must not hold a previous scan).
+    /// Output directory (created 0700; must be new or empty unless `--resume`).
     #[arg(long)]
     out: PathBuf,
+    /// Continue the scan in `--out` (same options): files already recorded are not read
+    /// again, a torn last line is repaired, and a file that was being decoded when two runs
+    /// were interrupted is recorded as `failed: decoder crash suspected`.
+    #[arg(long)]
+    resume: bool,
     /// Largest image, in pixels, that is decoded (checked from the header first).
     #[arg(long, default_value_t = 200_000_000, value_name = "N")]
     max_pixels: u64,
@@ -252,7 +265,13 @@ fn stream_digests(path: &Path) -> io::Result<Digests> {
 }
 
 /// Read, digest, decode and hash one entry.
-fn process(entry: &Entry, opts: &HashOptions, engine: &Engine, filter: &Filter) -> FileResult {
+fn process(
+    entry: &Entry,
+    opts: &HashOptions,
+    engine: &Engine,
+    filter: &Filter,
+    journal: &Journal,
+) -> FileResult {
     let mut r = FileResult {
         path: entry.path.clone(),
         size: None,
@@ -332,6 +351,9 @@ fn process(entry: &Entry, opts: &HashOptions, engine: &Engine, filter: &Filter) 
         ..opts.clone()
     };
     let mut cpu = Stages::default();
+    journal.note("begin", &entry.path);
+    #[cfg(debug_assertions)]
+    test_seam_crash(&entry.path);
     let run = || {
         let t = thread_cpu();
         let decoded = decode::decode(&read.bytes, &opts.decode);
@@ -352,6 +374,7 @@ fn process(entry: &Entry, opts: &HashOptions, engine: &Engine, filter: &Filter) 
     };
     r.outcome = catch_unwind(AssertUnwindSafe(run))
         .unwrap_or_else(|_| Outcome::Failed("internal error while decoding (panic)".into()));
+    journal.note("end", &entry.path);
     r.cpu.decode = cpu.decode;
     r.cpu.pdq = cpu.pdq;
     r.cpu.phash = cpu.phash;
@@ -409,7 +432,7 @@ fn line(w: &mut BufWriter<File>, v: &Value) -> io::Result<()> {
     w.write_all(b"\n")
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Counts {
     hashed: u64,
     failed: u64,
@@ -423,6 +446,253 @@ struct Counts {
     by_reason: std::collections::BTreeMap<String, u64>,
     cpu: Stages,
     match_cpu: Duration,
+    this_run: u64,
+}
+
+/// An output file opened for appending (created 0600 if missing).
+fn append(dir: &Path, name: &str) -> anyhow::Result<BufWriter<File>> {
+    let path = dir.join(name);
+    let f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    Ok(BufWriter::new(f))
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The options a resumed scan must share with the scan it continues (`scan.json`).
+fn fingerprint(a: &ScanArgs, index: &Index, policy: &str) -> Value {
+    json!({
+        "schema": SCHEMA,
+        "vigil": env!("CARGO_PKG_VERSION"),
+        "paths": a.paths.iter().map(|p| b64(p.as_bytes())).collect::<Vec<_>>(),
+        "lists": index.manifest().lists.iter().map(|l| json!({
+            "name": l.name,
+            "algo": l.algo.name(),
+            "radius": l.radius,
+            "sha256": l.sha256,
+        })).collect::<Vec<_>>(),
+        "policy": policy,
+        "dihedral": a.dihedral,
+        "min_quality": a.min_quality,
+        "max_pixels": a.max_pixels,
+        "include": a.include,
+        "exclude": a.exclude,
+    })
+}
+
+/// The exact path bytes a record names.
+fn record_path(v: &Value) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    match v.get("path_bytes").and_then(Value::as_str) {
+        Some(b) => base64::engine::general_purpose::STANDARD.decode(b).ok(),
+        None => v
+            .get("path")
+            .and_then(Value::as_str)
+            .map(|p| p.as_bytes().to_vec()),
+    }
+}
+
+/// Cut a JSONL file after its last complete line (a run killed mid-write leaves a torn one);
+/// the complete lines, parsed.
+fn repair(path: &Path) -> anyhow::Result<Vec<Value>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if keep < bytes.len() {
+        OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .set_len(keep as u64)?;
+    }
+    bytes[..keep]
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).with_context(|| format!("{}: bad line", path.display())))
+        .collect()
+}
+
+/// What earlier runs in `--out` left: recorded files, crash suspects, the run number.
+#[derive(Default)]
+struct ResumeState {
+    /// Runs before this one.
+    run: u64,
+    /// Paths recorded in hashes.jsonl or errors.jsonl.
+    recorded: std::collections::HashSet<Vec<u8>>,
+    /// Paths that were being decoded when two earlier runs stopped, and are not recorded.
+    suspects: std::collections::HashSet<Vec<u8>>,
+    /// Paths that were being decoded when one earlier run stopped: hashed first, one at a
+    /// time, so that if one of them crashes the process again the journal names it alone.
+    retry: Vec<Vec<u8>>,
+    /// Earlier records, for the summary's counts.
+    earlier: Counts,
+}
+
+impl ResumeState {
+    fn load(out: &Path, print: &Value) -> anyhow::Result<Self> {
+        let saved: Value = serde_json::from_slice(
+            &std::fs::read(out.join("scan.json"))
+                .with_context(|| format!("--resume: no scan in {}", out.display()))?,
+        )?;
+        if &saved != print {
+            bail!(
+                "--resume: the options differ from those of the scan in {} (scan.json)",
+                out.display()
+            );
+        }
+        let mut st = ResumeState::default();
+        for r in repair(&out.join("hashes.jsonl"))? {
+            st.earlier.hashed += 1;
+            st.recorded.extend(record_path(&r));
+        }
+        for r in repair(&out.join("errors.jsonl"))? {
+            match r.get("status").and_then(Value::as_str) {
+                Some("failed") => st.earlier.failed += 1,
+                Some("skipped") => st.earlier.skipped += 1,
+                _ => st.earlier.excluded += 1,
+            }
+            st.recorded.extend(record_path(&r));
+        }
+        // Keep only the matches of recorded files (the others are written again).
+        let matches = repair(&out.join("matches.jsonl"))?;
+        let tmp = out.join("matches.jsonl.tmp");
+        let mut w = create(out, "matches.jsonl.tmp")?;
+        let mut files = std::collections::HashSet::new();
+        for m in &matches {
+            if let Some(p) = record_path(m)
+                && st.recorded.contains(&p)
+            {
+                line(&mut w, m)?;
+                st.earlier.matches += 1;
+                files.insert(p);
+            }
+        }
+        st.earlier.matched_files = files.len() as u64;
+        w.flush()?;
+        w.get_ref().sync_all()?;
+        drop(w);
+        std::fs::rename(&tmp, out.join("matches.jsonl"))?;
+        // The journal: per run, the files begun and not ended.
+        let mut open: HashMap<(u64, Vec<u8>), i64> = HashMap::new();
+        for j in repair(&out.join("journal.jsonl"))? {
+            let run = j.get("run").and_then(Value::as_u64).unwrap_or(0);
+            st.run = st.run.max(run + 1);
+            let Some(p) = j.get("path").and_then(Value::as_str).and_then(|p| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.decode(p).ok()
+            }) else {
+                continue;
+            };
+            let d = if j.get("event").and_then(Value::as_str) == Some("begin") {
+                1
+            } else {
+                -1
+            };
+            *open.entry((run, p)).or_default() += d;
+        }
+        let mut interrupted: HashMap<Vec<u8>, u32> = HashMap::new();
+        for ((_, p), n) in open {
+            if n > 0 && !st.recorded.contains(&p) {
+                *interrupted.entry(p).or_default() += 1;
+            }
+        }
+        for (p, runs) in interrupted {
+            if runs >= 2 {
+                st.suspects.insert(p);
+            } else {
+                st.retry.push(p);
+            }
+        }
+        st.retry.sort();
+        Ok(st)
+    }
+
+    /// Counts to continue from.
+    fn counts(&self) -> Counts {
+        Counts {
+            hashed: self.earlier.hashed,
+            failed: self.earlier.failed,
+            skipped: self.earlier.skipped,
+            excluded: self.earlier.excluded,
+            matches: self.earlier.matches,
+            matched_files: self.earlier.matched_files,
+            ..Counts::default()
+        }
+    }
+}
+
+/// `journal.jsonl`: each file's decoding begun and ended, written straight to the file (no
+/// buffer), so a file being decoded when the process dies is known on resume.
+struct Journal {
+    file: std::sync::Mutex<File>,
+    run: u64,
+}
+
+impl Journal {
+    fn open(out: &Path, run: u64) -> anyhow::Result<Self> {
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(out.join("journal.jsonl"))?;
+        Ok(Journal {
+            file: std::sync::Mutex::new(file),
+            run,
+        })
+    }
+
+    fn note(&self, event: &str, path: &Path) {
+        let mut l = serde_json::to_vec(&json!({
+            "run": self.run,
+            "event": event,
+            "path": b64(path.as_os_str().as_bytes()),
+        }))
+        .expect("serialisable");
+        l.push(b'\n');
+        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        // One write per line: an interrupted run leaves at most one torn line, repaired later.
+        let _ = f.write_all(&l);
+    }
+}
+
+/// The record of a file that was being decoded when two runs stopped.
+fn crash_suspected(entry: &Entry) -> FileResult {
+    FileResult {
+        path: entry.path.clone(),
+        size: None,
+        digests: None,
+        format: "none",
+        outcome: Outcome::Failed(
+            "decoder crash suspected (the scan stopped twice while decoding it)".into(),
+        ),
+        cpu: Stages::default(),
+    }
+}
+
+/// Test seam (debug builds only): `VIGIL_TEST_CRASH=SUBSTRING` aborts the process when a file
+/// whose path contains SUBSTRING is about to be decoded, as a crashing decoder would.
+#[cfg(debug_assertions)]
+fn test_seam_crash(path: &Path) {
+    if let Ok(pat) = std::env::var("VIGIL_TEST_CRASH")
+        && !pat.is_empty()
+        && path.to_string_lossy().contains(&pat)
+    {
+        std::process::abort();
+    }
+    if let Some((pat, ms)) = std::env::var("VIGIL_TEST_DELAY")
+        .ok()
+        .as_deref()
+        .and_then(|v| v.rsplit_once(':'))
+        .and_then(|(p, ms)| Some((p.to_owned(), ms.parse::<u64>().ok()?)))
+        && path.to_string_lossy().contains(&pat)
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
 }
 
 /// Run `vigil scan`; returns the exit code.
@@ -451,28 +721,46 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
     };
     let policy = Compat::Full.policy(false);
 
-    // The output directory: new or empty, 0700, never walked.
-    if a.out.exists()
+    // The output directory: new or empty (or a scan to resume), 0700, never walked.
+    let print = fingerprint(&a, &index, &policy);
+    let used = a.out.exists()
         && std::fs::read_dir(&a.out)
             .with_context(|| format!("--out {}", a.out.display()))?
             .next()
-            .is_some()
-    {
-        bail!(
-            "--out {} is not empty (resuming a scan is not implemented yet)",
+            .is_some();
+    let state = match (used, a.resume) {
+        (true, false) => bail!(
+            "--out {} is not empty (add --resume to continue the scan in it)",
             a.out.display()
-        );
-    }
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&a.out)
-        .with_context(|| format!("creating {}", a.out.display()))?;
+        ),
+        (false, _) => {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&a.out)
+                .with_context(|| format!("creating {}", a.out.display()))?;
+            let mut w = create(&a.out, "scan.json")?;
+            serde_json::to_writer_pretty(&mut w, &print)?;
+            w.write_all(b"\n")?;
+            w.flush()?;
+            w.get_ref().sync_all()?;
+            for f in [
+                "hashes.jsonl",
+                "errors.jsonl",
+                "matches.jsonl",
+                "journal.jsonl",
+            ] {
+                create(&a.out, f)?;
+            }
+            ResumeState::default()
+        }
+        (true, true) => ResumeState::load(&a.out, &print)?,
+    };
     let out_canon = std::fs::canonicalize(&a.out)?;
-    let mut hashes_w = create(&a.out, "hashes.jsonl")?;
-    let mut errors_w = create(&a.out, "errors.jsonl")?;
-    let mut matches_w = create(&a.out, "matches.jsonl")?;
-
+    let mut hashes_w = append(&a.out, "hashes.jsonl")?;
+    let mut errors_w = append(&a.out, "errors.jsonl")?;
+    let mut matches_w = append(&a.out, "matches.jsonl")?;
+    let journal = Journal::open(&a.out, state.run)?;
     let progress = (!a.quiet && io::stderr().is_terminal()).then(|| {
         let pb = indicatif::ProgressBar::new_spinner();
         pb.set_style(
@@ -486,7 +774,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
     });
 
     let filter = Filter::new(&a.include, &a.exclude)?;
-    let mut counts = Counts::default();
+    let mut counts = state.counts();
     let mut inputs = Inputs::new(&a.paths, false);
     let in_out_dir = |p: &Path| {
         p.parent()
@@ -500,10 +788,33 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             })
             .is_some_and(|d| d.starts_with(&out_canon))
     };
+    // Files a stopped run was decoding: alone first (see ResumeState::retry).
+    let mut done_now: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+    for p in &state.retry {
+        let entry = Entry {
+            path: PathBuf::from(OsStr::from_bytes(p)),
+            kind: EntryKind::File,
+            walked: true,
+        };
+        let results = [process(&entry, &opts, &engine, &filter, &journal)];
+        write_batch(
+            &a,
+            &index,
+            &policy,
+            &results,
+            &mut counts,
+            [&mut hashes_w, &mut errors_w, &mut matches_w],
+        )?;
+        done_now.insert(p.clone());
+    }
     loop {
         let batch: Vec<Entry> = inputs
             .by_ref()
             .filter(|e| !in_out_dir(&e.path))
+            .filter(|e| {
+                let p = e.path.as_os_str().as_bytes();
+                !state.recorded.contains(p) && !done_now.contains(p)
+            })
             .take(a.batch.max(1))
             .collect();
         if batch.is_empty() {
@@ -511,7 +822,13 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         }
         let results: Vec<FileResult> = batch
             .par_iter()
-            .map(|e| process(e, &opts, &engine, &filter))
+            .map(|e| {
+                if state.suspects.contains(e.path.as_os_str().as_bytes()) {
+                    crash_suspected(e)
+                } else {
+                    process(e, &opts, &engine, &filter, &journal)
+                }
+            })
             .collect();
         write_batch(
             &a,
@@ -554,6 +871,13 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         })).collect::<Vec<_>>(),
         "min_quality": a.min_quality,
         "dihedral": a.dihedral,
+        "runs": state.run + 1,
+        "resumed": {
+            "already_recorded": state.recorded.len(),
+            "processed_this_run": counts.this_run,
+            "retried_alone": state.retry.len(),
+            "crash_suspected": state.suspects.len(),
+        },
         "counts": {
             "files": counts.hashed + counts.failed + counts.skipped + counts.excluded,
             "hashed": counts.hashed,
@@ -614,8 +938,14 @@ fn write_batch(
     [hashes_w, errors_w, matches_w]: [&mut BufWriter<File>; 3],
 ) -> anyhow::Result<()> {
     let t = thread_cpu();
+    // Matches first: a file is recorded only once its matches are on disk, so a resume
+    // never loses them (match lines of files not yet recorded are dropped on resume).
+    let matched = write_matches(a, index, results, counts, matches_w)?;
+    matches_w.flush()?;
+    counts.matched_files += matched.iter().filter(|&&m| m).count() as u64;
     // Records.
     for r in results {
+        counts.this_run += 1;
         counts.cpu.add(&r.cpu);
         counts.bytes += r.size.unwrap_or(0);
         *counts.by_format.entry(r.format).or_default() += 1;
@@ -669,6 +999,21 @@ fn write_batch(
         }
     }
 
+    counts.match_cpu += thread_cpu() - t;
+    for w in [hashes_w, errors_w] {
+        w.flush()?;
+    }
+    Ok(())
+}
+
+/// Match one batch against every list and write `matches.jsonl` lines; which files matched.
+fn write_matches(
+    a: &ScanArgs,
+    index: &Index,
+    results: &[FileResult],
+    counts: &mut Counts,
+    matches_w: &mut BufWriter<File>,
+) -> anyhow::Result<Vec<bool>> {
     // Matches: per list, the queries of its algorithm.
     let mut matched = vec![false; results.len()];
     let m = index.manifest();
@@ -792,10 +1137,5 @@ fn write_batch(
             }
         }
     }
-    counts.matched_files += matched.iter().filter(|&&m| m).count() as u64;
-    counts.match_cpu += thread_cpu() - t;
-    for w in [hashes_w, errors_w, matches_w] {
-        w.flush()?;
-    }
-    Ok(())
+    Ok(matched)
 }
