@@ -258,7 +258,7 @@ fn process(entry: &Entry, ctx: &Ctx) -> Outcome {
 /// contains SUBSTRING take MS milliseconds longer, so tests can exercise `--timeout` without a
 /// real decoder that hangs.
 #[cfg(debug_assertions)]
-fn test_seam_delay(path: &std::path::Path) {
+pub(crate) fn test_seam_delay(path: &std::path::Path) {
     if let Some((pat, ms)) = std::env::var("VIGIL_TEST_DELAY")
         .ok()
         .as_deref()

@@ -674,8 +674,9 @@ fn crash_suspected(entry: &Entry) -> FileResult {
     }
 }
 
-/// Test seam (debug builds only): `VIGIL_TEST_CRASH=SUBSTRING` aborts the process when a file
-/// whose path contains SUBSTRING is about to be decoded, as a crashing decoder would.
+/// Test seams (debug builds only): `VIGIL_TEST_CRASH=SUBSTRING` aborts the process when a file
+/// whose path contains SUBSTRING is about to be decoded, as a crashing decoder would;
+/// `VIGIL_TEST_DELAY=SUBSTRING:MS` (as in `vigil hash`) slows such files down.
 #[cfg(debug_assertions)]
 fn test_seam_crash(path: &Path) {
     if let Ok(pat) = std::env::var("VIGIL_TEST_CRASH")
@@ -684,15 +685,7 @@ fn test_seam_crash(path: &Path) {
     {
         std::process::abort();
     }
-    if let Some((pat, ms)) = std::env::var("VIGIL_TEST_DELAY")
-        .ok()
-        .as_deref()
-        .and_then(|v| v.rsplit_once(':'))
-        .and_then(|(p, ms)| Some((p.to_owned(), ms.parse::<u64>().ok()?)))
-        && path.to_string_lossy().contains(&pat)
-    {
-        std::thread::sleep(Duration::from_millis(ms));
-    }
+    super::hash::test_seam_delay(path);
 }
 
 /// Run `vigil scan`; returns the exit code.
