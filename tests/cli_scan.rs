@@ -464,9 +464,80 @@ fn killed_scan_resumes_to_the_same_results() {
     assert_eq!(summary["counts"]["matches"], 32);
 }
 
-/// A file whose decoding kills the process: the first run dies, the resume retries the files
-/// in flight one at a time and dies on it again, the next resume records it as
-/// `failed: decoder crash suspected` and completes; everything else is as without it.
+/// A file whose decoding crashes the decoder process (an abort, as a decoder's memory error
+/// would end): decoders run in child processes, so the scan completes in one run with that
+/// file `failed` and the reason saying how the decoder died; everything else is as without it.
+#[test]
+fn a_crashing_decoder_costs_one_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    demo_tree(dir);
+    std::fs::copy(
+        dir.join("tree/originals/1-bridge.jpg"),
+        dir.join("tree/copies/boom.jpg"),
+    )
+    .unwrap();
+    let out = scan_cmd(dir, "out")
+        .env("VIGIL_TEST_CRASH", "boom.jpg")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let errors = jsonl(&dir.join("out/errors.jsonl"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["path"], "tree/copies/boom.jpg");
+    assert_eq!(errors[0]["status"], "failed");
+    let reason = errors[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("SIGABRT"), "{reason}");
+    // The bytes were read and digested before decoding.
+    assert!(errors[0]["sha256"].is_string());
+    assert_eq!(jsonl(&dir.join("out/hashes.jsonl")).len(), 52);
+    assert_eq!(jsonl(&dir.join("out/matches.jsonl")).len(), 32);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["decoders"]["crashed"], 1);
+}
+
+/// A decoder that hangs is killed at `--timeout` and its file recorded as failed; the scan
+/// goes on with a fresh decoder.
+#[test]
+fn a_hanging_decoder_is_killed_at_the_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    demo_tree(dir);
+    let out = scan_cmd(dir, "out")
+        .env("VIGIL_TEST_DELAY", "bokeh:30000")
+        .args(["--timeout", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let errors = jsonl(&dir.join("out/errors.jsonl"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0]["path"].as_str().unwrap().contains("bokeh"));
+    assert!(
+        errors[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 1 s"),
+        "{errors:?}"
+    );
+    assert_eq!(jsonl(&dir.join("out/hashes.jsonl")).len(), 51);
+}
+
+/// With decoders in this process (`--isolation none`), a file whose decoding kills the
+/// process: the first run dies, the resume retries the files in flight one at a time and dies
+/// on it again, the next resume records it as `failed: decoder crash suspected` and
+/// completes; everything else is as without it.
 #[test]
 fn a_crashing_decoder_cannot_stop_a_scan_for_ever() {
     let tmp = tempfile::tempdir().unwrap();
@@ -479,7 +550,8 @@ fn a_crashing_decoder_cannot_stop_a_scan_for_ever() {
     .unwrap();
     let run = |resume: bool| {
         let mut c = scan_cmd(dir, "out");
-        c.env("VIGIL_TEST_CRASH", "boom.jpg");
+        c.env("VIGIL_TEST_CRASH", "boom.jpg")
+            .args(["--isolation", "none"]);
         if resume {
             c.arg("--resume");
         }

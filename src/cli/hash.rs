@@ -113,7 +113,7 @@ enum CompatArg {
     Cli512,
 }
 
-fn parse_bytes(s: &str) -> Result<u64, String> {
+pub(super) fn parse_bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, mult) = match s.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
@@ -152,11 +152,15 @@ struct Ctx {
 }
 
 /// A decoded image for the batching stage, and where to send its hashes.
-type BatchJob = (Decoded, Sender<FileHashes>);
+pub(super) type BatchJob = (Decoded, Sender<FileHashes>);
 
 /// Gather jobs into batches of up to `max` (one per worker, since each worker waits for its
 /// result), hash each batch with one engine call per algorithm, and reply in order.
-fn spawn_batcher(engine: Arc<Engine>, opts: HashOptions, max: usize) -> Sender<BatchJob> {
+pub(super) fn spawn_batcher(
+    engine: Arc<Engine>,
+    opts: HashOptions,
+    max: usize,
+) -> Sender<BatchJob> {
     let (tx, rx) = unbounded::<BatchJob>();
     std::thread::spawn(move || {
         while let Ok(first) = rx.recv() {

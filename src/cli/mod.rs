@@ -39,6 +39,9 @@ enum Command {
     /// Scan storage for known material: every file hashed (PDQ, pHash, digests) and matched
     /// against lists; hashes.jsonl, errors.jsonl, matches.jsonl and summary.json in --out.
     Scan(scan::ScanArgs),
+    /// A decoder child of `vigil scan` (internal: requests on stdin, replies on stdout).
+    #[command(hide = true)]
+    ScanWorker(scan::WorkerArgs),
     /// Show the build, the SIMD level, the decoding policy, the GPU adapters and the backend
     /// `--backend auto` would choose.
     Info,
@@ -63,6 +66,7 @@ pub fn main() -> i32 {
         Command::Index(cmd) => index::run(cmd),
         Command::Match(args) => matching::run(args),
         Command::Scan(args) => scan::run(args),
+        Command::ScanWorker(args) => scan::worker(args),
         Command::GpuBench(args) => bench::run(args),
         Command::Info => {
             info();

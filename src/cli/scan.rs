@@ -27,6 +27,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
@@ -35,14 +36,15 @@ use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use vigil::decode::{self, DecodeError, DecodeOptions};
+use vigil::decode::{self, DecodeError, DecodeOptions, Decoded};
 use vigil::index::store::utc;
 use vigil::index::{Algo, Backend as SearchBackend, Index, Kernel, Params, Provenance, Queries};
 use vigil::pdq::DIHEDRAL_NAMES;
-use vigil::scan::{Entry, EntryKind, Inputs, read_input};
+use vigil::scan::isolate::{self, ChildOutcome, DecoderPool, Task, thread_cpu};
+use vigil::scan::{Entry, EntryKind, Inputs, MemoryBudget, read_input};
 use vigil::{Algorithms, Compat, Engine, FileHashes, HashOptions, hash_decoded_with};
 
-use super::hash::BackendArg;
+use super::hash::{BackendArg, BatchJob};
 use super::index::{ImportArgs, lists_from_specs};
 
 /// Record format version (`"schema"` in every record and the summary).
@@ -79,6 +81,19 @@ pub struct ScanArgs {
     /// Largest image, in pixels, that is decoded (checked from the header first).
     #[arg(long, default_value_t = 200_000_000, value_name = "N")]
     max_pixels: u64,
+    /// Decode-memory budget shared by all workers (bytes; K, M, G suffixes): each image
+    /// reserves about 8 bytes per pixel of its header's size before it is decoded; a larger
+    /// image waits and decodes alone.
+    #[arg(long, default_value = "1G", value_parser = super::hash::parse_bytes, value_name = "BYTES")]
+    max_memory: u64,
+    /// Per-file decoding time limit in seconds; a decoder past it is killed and the file is
+    /// recorded as failed.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    timeout: u64,
+    /// Where decoders run: `process` (child processes, so a decoder crash or runaway costs one
+    /// file) or `none` (in this process, under catch_unwind only).
+    #[arg(long, value_enum, default_value = "process")]
+    isolation: Isolation,
     /// Files per batch (records are flushed after each batch).
     #[arg(long, default_value_t = 256)]
     batch: usize,
@@ -96,6 +111,15 @@ pub struct ScanArgs {
     /// Files and directories to scan.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<OsString>,
+}
+
+/// `--isolation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Isolation {
+    /// Decoder child processes.
+    Process,
+    /// In this process.
+    None,
 }
 
 /// The digests of a file's bytes.
@@ -184,18 +208,6 @@ impl Filter {
     }
 }
 
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is always available
-    // on Linux, and on failure `ts` stays zero (a zero time, not undefined behaviour).
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 /// CPU time per stage, summed over worker threads.
 #[derive(Default, Clone, Copy)]
 struct Stages {
@@ -264,14 +276,27 @@ fn stream_digests(path: &Path) -> io::Result<Digests> {
     }
 }
 
+/// What every worker shares.
+struct Ctx {
+    opts: HashOptions,
+    engine: Arc<Engine>,
+    filter: Filter,
+    journal: Journal,
+    /// Decoder children; `None` with `--isolation none` (decoding in this process).
+    pool: Option<DecoderPool>,
+    /// Decode-memory budget (`--max-memory`), reserved from each image's header size.
+    budget: MemoryBudget,
+    /// With a GPU engine: the stage that gathers decoded images into GPU batches.
+    batcher: Option<crossbeam_channel::Sender<BatchJob>>,
+}
+
 /// Read, digest, decode and hash one entry.
-fn process(
-    entry: &Entry,
-    opts: &HashOptions,
-    engine: &Engine,
-    filter: &Filter,
-    journal: &Journal,
-) -> FileResult {
+fn process(entry: &Entry, ctx: &Ctx) -> FileResult {
+    process_with(entry, ctx, false)
+}
+
+/// [`process`]; `oracle` hashes on the scalar oracle instead of the engine (re-checks).
+fn process_with(entry: &Entry, ctx: &Ctx, oracle: bool) -> FileResult {
     let mut r = FileResult {
         path: entry.path.clone(),
         size: None,
@@ -280,7 +305,7 @@ fn process(
         outcome: Outcome::Failed(String::new()),
         cpu: Stages::default(),
     };
-    if let Some(why) = filter.excluded(&entry.path) {
+    if let Some(why) = ctx.filter.excluded(&entry.path) {
         r.outcome = Outcome::Excluded(why.into());
         return r;
     }
@@ -333,6 +358,87 @@ fn process(
         r.outcome = Outcome::Skipped("not an image".into());
         return r;
     }
+    // The header's size reserves decode memory: decoded RGB plus the decoder's and the
+    // hashing paths' buffers, about 8 bytes per pixel. An image over the whole budget waits
+    // for it and decodes alone; one over --max-pixels is refused by the decoder from its
+    // header. (Header parsing is the one decoder step done in this process.)
+    let probe = catch_unwind(AssertUnwindSafe(|| decode::probe(&read.bytes)));
+    let pixels = match probe {
+        Ok(Ok(info)) => {
+            (u64::from(info.width) * u64::from(info.height)).min(ctx.opts.decode.max_pixels)
+        }
+        Ok(Err(e @ DecodeError::Unsupported(_))) => {
+            r.outcome = Outcome::Skipped(e.to_string());
+            return r;
+        }
+        Ok(Err(e)) => {
+            r.outcome = Outcome::Failed(e.to_string());
+            return r;
+        }
+        Err(_) => {
+            r.outcome = Outcome::Failed("internal error while reading the header (panic)".into());
+            return r;
+        }
+    };
+    let _permit = ctx.budget.acquire(pixels * 8 + read.bytes.len() as u64);
+    ctx.journal.note("begin", &entry.path);
+    let gpu = ctx.batcher.as_ref().filter(|_| !oracle);
+    r.outcome = match &ctx.pool {
+        Some(pool) => {
+            let task = Task {
+                pdq: true,
+                phash: true,
+                dihedral: ctx.opts.dihedral,
+                pixels: gpu.is_some(),
+                oracle,
+                max_pixels: ctx.opts.decode.max_pixels,
+            };
+            match pool.run(&entry.path, &read.bytes, &task) {
+                Ok((out, cpu)) => {
+                    r.cpu.decode = Duration::from_nanos(cpu.decode_ns);
+                    r.cpu.pdq = Duration::from_nanos(cpu.pdq_ns);
+                    r.cpu.phash = Duration::from_nanos(cpu.phash_ns);
+                    match out {
+                        ChildOutcome::Hashed(h) => Outcome::Hashed(h),
+                        ChildOutcome::Pixels(d) => batch_hash(gpu, *d),
+                        ChildOutcome::Failed(why) => Outcome::Failed(why),
+                        ChildOutcome::Skipped(why) => Outcome::Skipped(why),
+                    }
+                }
+                Err(e) => Outcome::Failed(e.to_string()),
+            }
+        }
+        None => in_process(&read.bytes, entry, ctx, gpu, oracle, &mut r.cpu),
+    };
+    ctx.journal.note("end", &entry.path);
+    r
+}
+
+/// Hash one decoded image in the GPU batching stage.
+fn batch_hash(batcher: Option<&crossbeam_channel::Sender<BatchJob>>, d: Decoded) -> Outcome {
+    let Some(batcher) = batcher else {
+        return Outcome::Failed("internal error: pixels without a batching stage".into());
+    };
+    let (reply, result) = crossbeam_channel::bounded(1);
+    match batcher
+        .send((d, reply))
+        .ok()
+        .and_then(|()| result.recv().ok())
+    {
+        Some(h) => Outcome::Hashed(Box::new(h)),
+        None => Outcome::Failed("internal error while hashing (batch)".into()),
+    }
+}
+
+/// `--isolation none`: decode (and hash) in this process, under `catch_unwind`.
+fn in_process(
+    bytes: &[u8],
+    entry: &Entry,
+    ctx: &Ctx,
+    gpu: Option<&crossbeam_channel::Sender<BatchJob>>,
+    oracle: bool,
+    cpu: &mut Stages,
+) -> Outcome {
     // PDQ (with its dihedral variants) and pHash hashed one after the other, so each has its
     // own CPU time.
     let pdq_only = HashOptions {
@@ -340,7 +446,7 @@ fn process(
             pdq: true,
             phash: false,
         },
-        ..opts.clone()
+        ..ctx.opts.clone()
     };
     let phash_only = HashOptions {
         algorithms: Algorithms {
@@ -348,37 +454,45 @@ fn process(
             phash: true,
         },
         dihedral: false,
-        ..opts.clone()
+        ..ctx.opts.clone()
     };
-    let mut cpu = Stages::default();
-    journal.note("begin", &entry.path);
     #[cfg(debug_assertions)]
-    test_seam_crash(&entry.path);
+    test_seams(&entry.path);
+    #[cfg(not(debug_assertions))]
+    let _ = entry;
+    let scalar;
+    let engine: &Engine = if oracle {
+        scalar = Engine::new(vigil::Backend::Scalar).expect("the scalar engine always opens");
+        &scalar
+    } else {
+        &ctx.engine
+    };
+    let mut c = Stages::default();
     let run = || {
         let t = thread_cpu();
-        let decoded = decode::decode(&read.bytes, &opts.decode);
-        cpu.decode = thread_cpu() - t;
+        let decoded = decode::decode(bytes, &ctx.opts.decode);
+        c.decode = thread_cpu() - t;
         match decoded {
+            Ok(d) if gpu.is_some() => batch_hash(gpu, d),
             Ok(d) => {
                 let t = thread_cpu();
                 let mut h = hash_decoded_with(&d, &pdq_only, engine);
-                cpu.pdq = thread_cpu() - t;
+                c.pdq = thread_cpu() - t;
                 let t = thread_cpu();
                 h.phash = hash_decoded_with(&d, &phash_only, engine).phash;
-                cpu.phash = thread_cpu() - t;
+                c.phash = thread_cpu() - t;
                 Outcome::Hashed(Box::new(h))
             }
             Err(e @ DecodeError::Unsupported(_)) => Outcome::Skipped(e.to_string()),
             Err(e) => Outcome::Failed(e.to_string()),
         }
     };
-    r.outcome = catch_unwind(AssertUnwindSafe(run))
+    let out = catch_unwind(AssertUnwindSafe(run))
         .unwrap_or_else(|_| Outcome::Failed("internal error while decoding (panic)".into()));
-    journal.note("end", &entry.path);
-    r.cpu.decode = cpu.decode;
-    r.cpu.pdq = cpu.pdq;
-    r.cpu.phash = cpu.phash;
-    r
+    cpu.decode = c.decode;
+    cpu.pdq = c.pdq;
+    cpu.phash = c.phash;
+    out
 }
 
 /// `path` and, for a name that is not UTF-8, `path_bytes` (base64 of the exact bytes).
@@ -674,11 +788,12 @@ fn crash_suspected(entry: &Entry) -> FileResult {
     }
 }
 
-/// Test seams (debug builds only): `VIGIL_TEST_CRASH=SUBSTRING` aborts the process when a file
-/// whose path contains SUBSTRING is about to be decoded, as a crashing decoder would;
+/// Test seams (debug builds only), run where a file is about to be decoded (in the decoder
+/// child, or in this process with `--isolation none`): `VIGIL_TEST_CRASH=SUBSTRING` aborts the
+/// process when the file's path contains SUBSTRING, as a crashing decoder would;
 /// `VIGIL_TEST_DELAY=SUBSTRING:MS` (as in `vigil hash`) slows such files down.
 #[cfg(debug_assertions)]
-fn test_seam_crash(path: &Path) {
+fn test_seams(path: &Path) {
     if let Ok(pat) = std::env::var("VIGIL_TEST_CRASH")
         && !pat.is_empty()
         && path.to_string_lossy().contains(&pat)
@@ -686,6 +801,29 @@ fn test_seam_crash(path: &Path) {
         std::process::abort();
     }
     super::hash::test_seam_delay(path);
+}
+
+/// `vigil scan-worker`: a decoder child of `vigil scan` (see `vigil::scan::isolate`).
+#[derive(clap::Args, Debug)]
+pub struct WorkerArgs {
+    /// Address-space limit of this process, bytes.
+    #[arg(long)]
+    address_space: Option<u64>,
+}
+
+/// Run a decoder child: serve requests on stdin/stdout until stdin closes.
+pub fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
+    isolate::apply_limits(a.address_space).context("setting the decoder's limits")?;
+    let seams = |_p: &Path| {
+        #[cfg(debug_assertions)]
+        test_seams(_p);
+    };
+    isolate::serve(
+        io::BufReader::new(io::stdin().lock()),
+        BufWriter::new(io::stdout().lock()),
+        &seams,
+    )?;
+    Ok(0)
 }
 
 /// Run `vigil scan`; returns the exit code.
@@ -699,7 +837,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         Some(p) => Index::open(p).with_context(|| format!("opening {}", p.display()))?,
         None => Index::from_lists(lists_from_specs(&a.list, &a.import)?, Provenance::now())?,
     };
-    let engine = Engine::new(a.backend.backend()).context("--backend")?;
+    let engine = Arc::new(Engine::new(a.backend.backend()).context("--backend")?);
     let opts = HashOptions {
         algorithms: Algorithms {
             pdq: true,
@@ -766,7 +904,35 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         pb
     });
 
-    let filter = Filter::new(&a.include, &a.exclude)?;
+    let jobs = rayon::current_num_threads().max(1);
+    let pool = match a.isolation {
+        Isolation::None => None,
+        Isolation::Process => {
+            let exe = std::env::current_exe().context("finding vigil's own executable")?;
+            // Room for one image of --max-pixels (or the whole budget) plus the program.
+            let space = a.max_memory.max(a.max_pixels.saturating_mul(8)) + (512 << 20);
+            Some(DecoderPool::new(
+                exe,
+                vec![
+                    "scan-worker".into(),
+                    "--address-space".into(),
+                    space.to_string().into(),
+                ],
+                Duration::from_secs(a.timeout.max(1)),
+            ))
+        }
+    };
+    let batcher = (engine.backend_name() == "gpu")
+        .then(|| super::hash::spawn_batcher(engine.clone(), opts.clone(), jobs));
+    let ctx = Ctx {
+        opts: opts.clone(),
+        engine: engine.clone(),
+        filter: Filter::new(&a.include, &a.exclude)?,
+        journal,
+        pool,
+        budget: MemoryBudget::new(a.max_memory),
+        batcher,
+    };
     let mut counts = state.counts();
     let mut inputs = Inputs::new(&a.paths, false);
     let in_out_dir = |p: &Path| {
@@ -789,7 +955,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             kind: EntryKind::File,
             walked: true,
         };
-        let results = [process(&entry, &opts, &engine, &filter, &journal)];
+        let results = [process(&entry, &ctx)];
         write_batch(
             &a,
             &index,
@@ -819,7 +985,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
                 if state.suspects.contains(e.path.as_os_str().as_bytes()) {
                     crash_suspected(e)
                 } else {
-                    process(e, &opts, &engine, &filter, &journal)
+                    process(e, &ctx)
                 }
             })
             .collect();
@@ -844,6 +1010,12 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         w.get_ref().sync_all()?;
     }
 
+    let pool_counts = ctx
+        .pool
+        .as_ref()
+        .map(DecoderPool::counters)
+        .unwrap_or_default();
+    drop(ctx);
     let wall = t0.elapsed().as_secs_f64();
     let m = index.manifest();
     let summary = json!({
@@ -870,6 +1042,15 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             "processed_this_run": counts.this_run,
             "retried_alone": state.retry.len(),
             "crash_suspected": state.suspects.len(),
+        },
+        "decoders": {
+            "isolation": match a.isolation {
+                Isolation::Process => "process",
+                Isolation::None => "none",
+            },
+            "processes_started": pool_counts.spawned,
+            "crashed": pool_counts.crashed,
+            "timed_out": pool_counts.timed_out,
         },
         "counts": {
             "files": counts.hashed + counts.failed + counts.skipped + counts.excluded,
