@@ -586,3 +586,67 @@ fn a_crashing_decoder_cannot_stop_a_scan_for_ever() {
     assert_eq!(jsonl(&dir.join("out/hashes.jsonl")).len(), 52);
     assert_eq!(jsonl(&dir.join("out/matches.jsonl")).len(), 32);
 }
+
+/// `--csv` writes RFC 4180 twins of the JSONL files, row for row; a decode-memory budget
+/// smaller than any image (each then decodes alone) changes nothing in the results; a
+/// resumed finished scan keeps its records and replaces its summary.
+#[test]
+fn csv_twins_a_tiny_memory_budget_and_resuming_a_finished_scan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    demo_tree(dir);
+    let plain = scan_cmd(dir, "plain").output().unwrap();
+    assert_eq!(plain.status.code(), Some(0));
+    let out = scan_cmd(dir, "csv")
+        .args(["--csv", "--max-memory", "1K"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(outputs(&dir.join("csv")), outputs(&dir.join("plain")));
+    for (name, key) in [("hashes", "pdq"), ("errors", "reason"), ("matches", "distance")] {
+        let lines = jsonl(&dir.join(format!("csv/{name}.jsonl")));
+        let mut r = csv::Reader::from_path(dir.join(format!("csv/{name}.csv"))).unwrap();
+        let headers = r.headers().unwrap().clone();
+        let col = headers.iter().position(|h| h == key).unwrap();
+        let path_col = headers.iter().position(|h| h == "path").unwrap();
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), lines.len(), "{name}");
+        for (row, line) in rows.iter().zip(&lines) {
+            assert_eq!(row[path_col], line["path"].as_str().unwrap().to_owned());
+            let want = match &line[key] {
+                serde_json::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            assert_eq!(row[col], want, "{name}");
+        }
+        if name == "hashes" {
+            let d = headers.iter().position(|h| h == "dih_rot90").unwrap();
+            assert_eq!(
+                rows[0][d],
+                lines[0]["dihedral"]["rot90"].as_str().unwrap().to_owned()
+            );
+        }
+    }
+    let again = scan_cmd(dir, "csv")
+        .args(["--csv", "--max-memory", "1K", "--resume"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(outputs(&dir.join("csv")), outputs(&dir.join("plain")));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("csv/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["resumed"]["processed_this_run"], 0);
+    assert_eq!(summary["counts"]["hashed"], 52);
+    assert_eq!(summary["lists"][0]["entries"], 4);
+}

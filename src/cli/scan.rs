@@ -105,6 +105,10 @@ pub struct ScanArgs {
     /// `excluded` (repeatable).
     #[arg(long, value_name = "GLOB")]
     exclude: Vec<String>,
+    /// Also write CSV twins of the JSONL files (hashes.csv, errors.csv, matches.csv; RFC 4180,
+    /// written from the JSONL files when the scan ends).
+    #[arg(long)]
+    csv: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -1029,10 +1033,19 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         },
         "policy": policy,
         "backend": engine.description(),
+        "index": a.index.as_ref().map(|p| p.to_string_lossy().into_owned()),
         "lists": m.lists.iter().map(|l| json!({
             "name": l.name,
             "algo": l.algo.name(),
             "radius": l.radius,
+            "min_quality": l.min_quality,
+            "entries": l.live,
+            "sha256": l.sha256,
+            "sources": l.sources.iter().map(|s| json!({
+                "path": s.path,
+                "sha256": s.sha256,
+                "entries": s.entries,
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "min_quality": a.min_quality,
         "dihedral": a.dihedral,
@@ -1077,10 +1090,24 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         "wall_s": wall,
         "images_per_s": counts.hashed as f64 / wall.max(1e-9),
     });
-    let mut w = create(&a.out, "summary.json")?;
+    if a.csv {
+        for (name, columns) in [
+            ("hashes", HASH_COLUMNS),
+            ("errors", ERROR_COLUMNS),
+            ("matches", MATCH_COLUMNS),
+        ] {
+            write_csv(&a.out, name, columns)?;
+        }
+    }
+    // Through a temporary file: a resumed scan replaces the summary of the run before.
+    let _ = std::fs::remove_file(a.out.join("summary.json.tmp"));
+    let mut w = create(&a.out, "summary.json.tmp")?;
     serde_json::to_writer_pretty(&mut w, &summary)?;
     w.write_all(b"\n")?;
     w.flush()?;
+    w.get_ref().sync_all()?;
+    drop(w);
+    std::fs::rename(a.out.join("summary.json.tmp"), a.out.join("summary.json"))?;
     if !a.quiet {
         eprintln!(
             "vigil scan: {} files: {} hashed, {} skipped, {} excluded, {} failed; {} matches in {} files; {:.1} s",
@@ -1100,6 +1127,74 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         (false, true) => 2,
         (true, true) => 3,
     })
+}
+
+/// Columns of `hashes.csv` (`dih_*` are the dihedral hashes, conventions.md).
+const HASH_COLUMNS: &[&str] = &[
+    "schema",
+    "path",
+    "path_bytes",
+    "size",
+    "sha256",
+    "md5",
+    "pdq",
+    "quality",
+    "phash",
+    "policy",
+    "dih_orig",
+    "dih_rot90",
+    "dih_rot180",
+    "dih_rot270",
+    "dih_flipx",
+    "dih_flipy",
+    "dih_flipplus1",
+    "dih_flipminus1",
+];
+/// Columns of `errors.csv`.
+const ERROR_COLUMNS: &[&str] = &[
+    "schema",
+    "path",
+    "path_bytes",
+    "status",
+    "reason",
+    "size",
+    "sha256",
+    "md5",
+];
+/// Columns of `matches.csv`.
+const MATCH_COLUMNS: &[&str] = &[
+    "schema", "path", "path_bytes", "size", "sha256", "md5", "algo", "hash", "quality", "list",
+    "id", "label", "distance", "variant", "kind",
+];
+
+/// `NAME.csv` from `NAME.jsonl` in `out` (rewritten whole, so a resumed scan's CSV is complete).
+fn write_csv(out: &Path, name: &str, columns: &[&str]) -> anyhow::Result<()> {
+    let tmp = format!("{name}.csv.tmp");
+    let _ = std::fs::remove_file(out.join(&tmp));
+    let mut w = csv::Writer::from_writer(create(out, &tmp)?);
+    w.write_record(columns)?;
+    let text = std::fs::read(out.join(format!("{name}.jsonl")))?;
+    for l in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: Value = serde_json::from_slice(l)?;
+        let row = columns.iter().map(|c| {
+            let x = match c.strip_prefix("dih_") {
+                Some(k) => v.get("dihedral").and_then(|d| d.get(k)),
+                None => v.get(*c),
+            };
+            match x {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            }
+        });
+        w.write_record(row)?;
+    }
+    let mut f = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    f.flush()?;
+    f.get_ref().sync_all()?;
+    drop(f);
+    std::fs::rename(out.join(&tmp), out.join(format!("{name}.csv")))?;
+    Ok(())
 }
 
 /// Write one batch's records and its matches, and flush.
