@@ -19,6 +19,7 @@
 //! assert_eq!(h.quality, 0); // a flat image has no structure
 //! ```
 
+pub mod check;
 pub mod decode;
 pub mod engine;
 pub mod gpu;

@@ -608,7 +608,11 @@ fn csv_twins_a_tiny_memory_budget_and_resuming_a_finished_scan() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(outputs(&dir.join("csv")), outputs(&dir.join("plain")));
-    for (name, key) in [("hashes", "pdq"), ("errors", "reason"), ("matches", "distance")] {
+    for (name, key) in [
+        ("hashes", "pdq"),
+        ("errors", "reason"),
+        ("matches", "distance"),
+    ] {
         let lines = jsonl(&dir.join(format!("csv/{name}.jsonl")));
         let mut r = csv::Reader::from_path(dir.join(format!("csv/{name}.csv"))).unwrap();
         let headers = r.headers().unwrap().clone();

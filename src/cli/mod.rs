@@ -45,6 +45,11 @@ enum Command {
     /// Show the build, the SIMD level, the decoding policy, the GPU adapters and the backend
     /// `--backend auto` would choose.
     Info,
+    /// Show that the GPU hashes exactly as the CPU oracle: PDQ, quality, dihedral hashes and
+    /// pHash of a fixed set of synthetic images, bit for bit. A passing adapter is recorded
+    /// (see `vigil::check`), so `vigil scan` trusts its matches without re-hashing them on the
+    /// CPU. Exit 0 exact, 2 any difference.
+    CheckGpu,
     /// Measure PDQ on the GPU: parity with the oracle on reference images, frames/s (kernels,
     /// end to end, CPU for comparison), the phase split and the host-to-device copy rate.
     /// Writes report.md and report.json (see scripts/gpu-bench.sh).
@@ -68,6 +73,7 @@ pub fn main() -> i32 {
         Command::Scan(args) => scan::run(args),
         Command::ScanWorker(args) => scan::worker(args),
         Command::GpuBench(args) => bench::run(args),
+        Command::CheckGpu => check_gpu(),
         Command::Info => {
             info();
             Ok(0)
@@ -82,6 +88,39 @@ pub fn main() -> i32 {
                 None => EXIT_USAGE,
             }
         }
+    }
+}
+
+fn check_gpu() -> anyhow::Result<i32> {
+    use anyhow::Context;
+    let engine = vigil::Engine::new(vigil::Backend::Gpu).context("no GPU adapter")?;
+    let adapter = engine.gpu().expect("a GPU engine").adapter().clone();
+    let t = std::time::Instant::now();
+    let report = vigil::check::check_engine(&engine);
+    let c = engine.counters();
+    println!("adapter: {}", vigil::check::adapter_key(&adapter));
+    println!(
+        "{} images, {} on the GPU, {} on the CPU fallback, {:.1} s",
+        report.images,
+        c.gpu,
+        c.gpu_fallback_cpu + c.cpu,
+        t.elapsed().as_secs_f64()
+    );
+    for m in &report.mismatches {
+        println!("MISMATCH {m}");
+    }
+    let when = vigil::index::store::utc(std::time::SystemTime::now());
+    vigil::check::record(&adapter, &report, when).context("recording the check")?;
+    if report.exact() {
+        println!("exact: every result equals the scalar oracle; recorded");
+        Ok(0)
+    } else {
+        println!(
+            "NOT exact: {} of {} images differ; vigil scan re-hashes near matches on the CPU",
+            report.mismatches.len(),
+            report.images
+        );
+        Ok(2)
     }
 }
 

@@ -38,7 +38,9 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use vigil::decode::{self, DecodeError, DecodeOptions, Decoded};
 use vigil::index::store::utc;
-use vigil::index::{Algo, Backend as SearchBackend, Index, Kernel, Params, Provenance, Queries};
+use vigil::index::{
+    Algo, Backend as SearchBackend, Hit, Index, Kernel, Params, Provenance, Queries,
+};
 use vigil::pdq::DIHEDRAL_NAMES;
 use vigil::scan::isolate::{self, ChildOutcome, DecoderPool, Task, thread_cpu};
 use vigil::scan::{Entry, EntryKind, Inputs, MemoryBudget, read_input};
@@ -429,6 +431,18 @@ fn batch_hash(batcher: Option<&crossbeam_channel::Sender<BatchJob>>, d: Decoded)
         .ok()
         .and_then(|()| result.recv().ok())
     {
+        #[cfg(debug_assertions)]
+        Some(mut h) if std::env::var_os("VIGIL_TEST_GPU_FLIP").is_some() => {
+            // Test seam: a GPU whose PDQ hashes are 3 bits off (the re-check must catch it).
+            let flip = |x: &mut vigil::PdqHash| x.0[0] ^= 0b111;
+            if let Some(p) = &mut h.pdq {
+                flip(&mut p.hash);
+            }
+            if let Some(d) = &mut h.dihedral {
+                d.iter_mut().for_each(flip);
+            }
+            Outcome::Hashed(Box::new(h))
+        }
         Some(h) => Outcome::Hashed(Box::new(h)),
         None => Outcome::Failed("internal error while hashing (batch)".into()),
     }
@@ -909,6 +923,13 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
     });
 
     let jobs = rayon::current_num_threads().max(1);
+    // The file workers get their own thread pool: with a GPU engine they wait for the batching
+    // stage, whose engine calls use the global pool (a shared pool would deadlock).
+    let workers = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("vigil-scan-{i}"))
+        .build()
+        .context("starting worker threads")?;
     let pool = match a.isolation {
         Isolation::None => None,
         Isolation::Process => {
@@ -951,6 +972,10 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             })
             .is_some_and(|d| d.starts_with(&out_canon))
     };
+    // On a GPU not shown exact by `vigil check-gpu`, near matches are re-hashed on the oracle.
+    let gpu_verified = engine.gpu().map(|g| vigil::check::is_verified(g.adapter()));
+    let slack = (gpu_verified == Some(false)).then_some(RECHECK_SLACK);
+    let mut recheck = Recheck::default();
     // Files a stopped run was decoding: alone first (see ResumeState::retry).
     let mut done_now: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
     for p in &state.retry {
@@ -959,7 +984,18 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             kind: EntryKind::File,
             walked: true,
         };
-        let results = [process(&entry, &ctx)];
+        let mut results = [process(&entry, &ctx)];
+        if let Some(slack) = slack {
+            recheck_batch(
+                &a,
+                &index,
+                &ctx,
+                &[entry],
+                &mut results,
+                slack,
+                &mut recheck,
+            )?;
+        }
         write_batch(
             &a,
             &index,
@@ -983,16 +1019,23 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         if batch.is_empty() {
             break;
         }
-        let results: Vec<FileResult> = batch
-            .par_iter()
-            .map(|e| {
-                if state.suspects.contains(e.path.as_os_str().as_bytes()) {
-                    crash_suspected(e)
-                } else {
-                    process(e, &ctx)
-                }
-            })
-            .collect();
+        let mut results: Vec<FileResult> = workers.install(|| {
+            batch
+                .par_iter()
+                .map(|e| {
+                    if state.suspects.contains(e.path.as_os_str().as_bytes()) {
+                        crash_suspected(e)
+                    } else {
+                        process(e, &ctx)
+                    }
+                })
+                .collect()
+        });
+        if let Some(slack) = slack {
+            workers.install(|| {
+                recheck_batch(&a, &index, &ctx, &batch, &mut results, slack, &mut recheck)
+            })?;
+        }
         write_batch(
             &a,
             &index,
@@ -1056,6 +1099,12 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             "retried_alone": state.retry.len(),
             "crash_suspected": state.suspects.len(),
         },
+        "gpu": gpu_verified.map(|v| json!({
+            "verified_by_check_gpu": v,
+            "recheck_radius_slack": slack,
+            "rechecked_files": recheck.files,
+            "recheck_changed": recheck.changed,
+        })),
         "decoders": {
             "isolation": match a.isolation {
                 Isolation::Process => "process",
@@ -1163,8 +1212,21 @@ const ERROR_COLUMNS: &[&str] = &[
 ];
 /// Columns of `matches.csv`.
 const MATCH_COLUMNS: &[&str] = &[
-    "schema", "path", "path_bytes", "size", "sha256", "md5", "algo", "hash", "quality", "list",
-    "id", "label", "distance", "variant", "kind",
+    "schema",
+    "path",
+    "path_bytes",
+    "size",
+    "sha256",
+    "md5",
+    "algo",
+    "hash",
+    "quality",
+    "list",
+    "id",
+    "label",
+    "distance",
+    "variant",
+    "kind",
 ];
 
 /// `NAME.csv` from `NAME.jsonl` in `out` (rewritten whole, so a resumed scan's CSV is complete).
@@ -1275,20 +1337,28 @@ fn write_batch(
     Ok(())
 }
 
-/// Match one batch against every list and write `matches.jsonl` lines; which files matched.
-fn write_matches(
+/// Every (list, result index, hit) of one batch: PDQ and pHash lists at their radius plus
+/// `slack` (quality-gated PDQ, all dihedral variants with `--dihedral`); digest lists only when
+/// `slack` is 0.
+fn batch_hits(
     a: &ScanArgs,
     index: &Index,
     results: &[FileResult],
-    counts: &mut Counts,
-    matches_w: &mut BufWriter<File>,
-) -> anyhow::Result<Vec<bool>> {
-    // Matches: per list, the queries of its algorithm.
-    let mut matched = vec![false; results.len()];
+    slack: u32,
+) -> anyhow::Result<Vec<(usize, usize, Hit)>> {
+    let mut out = Vec::new();
     let m = index.manifest();
     for (li, list) in m.lists.iter().enumerate() {
+        let perceptual = matches!(list.algo, Algo::Pdq | Algo::Phash);
+        if slack > 0 && !perceptual {
+            continue;
+        }
         let p = Params {
-            radius: list.radius,
+            radius: if perceptual {
+                list.radius + slack
+            } else {
+                list.radius
+            },
             k: None,
             backend: SearchBackend::Auto,
             kernel: Kernel::best(),
@@ -1348,8 +1418,86 @@ fn write_matches(
             }
         };
         for (&i, hits) in idx.iter().zip(hits) {
+            out.extend(hits.into_iter().map(|h| (li, i, h)));
+        }
+    }
+    Ok(out)
+}
+
+/// How far past a list's radius a GPU hash is re-checked on the CPU oracle (issue 5).
+const RECHECK_SLACK: u32 = 4;
+
+/// Counts of the re-check of GPU hashes near a list entry.
+#[derive(Default, Clone, Copy)]
+struct Recheck {
+    /// Files re-hashed on the CPU oracle.
+    files: u64,
+    /// Of which the oracle's hashes differed from the GPU's.
+    changed: u64,
+}
+
+/// On a GPU that `vigil check-gpu` has not shown exact: every file whose hashes lie within a
+/// list's radius + `slack` of an entry is decoded and hashed again on the scalar oracle, and
+/// the oracle's result replaces the GPU's (so a GPU off by a few bits can neither add nor
+/// lose a match).
+fn recheck_batch(
+    a: &ScanArgs,
+    index: &Index,
+    ctx: &Ctx,
+    entries: &[Entry],
+    results: &mut [FileResult],
+    slack: u32,
+    counts: &mut Recheck,
+) -> anyhow::Result<()> {
+    let mut near: Vec<usize> = batch_hits(a, index, results, slack)?
+        .into_iter()
+        .map(|(_, i, _)| i)
+        .collect();
+    near.sort_unstable();
+    near.dedup();
+    let again: Vec<(usize, FileResult)> = near
+        .par_iter()
+        .filter_map(|&i| {
+            let e = entries.iter().find(|e| e.path == results[i].path)?;
+            Some((i, process_with(e, ctx, true)))
+        })
+        .collect();
+    for (i, mut r) in again {
+        counts.files += 1;
+        let same = match (&results[i].outcome, &r.outcome) {
+            (Outcome::Hashed(g), Outcome::Hashed(o)) => {
+                g.pdq == o.pdq && g.dihedral == o.dihedral && g.phash == o.phash
+            }
+            _ => false,
+        };
+        if !same {
+            counts.changed += 1;
+            eprintln!(
+                "vigil scan: warning: the GPU's hashes of {} differ from the CPU oracle's; the oracle's are reported",
+                results[i].path.display()
+            );
+        }
+        r.cpu.add(&results[i].cpu);
+        results[i] = r;
+    }
+    Ok(())
+}
+
+/// Match one batch against every list and write `matches.jsonl` lines; which files matched.
+fn write_matches(
+    a: &ScanArgs,
+    index: &Index,
+    results: &[FileResult],
+    counts: &mut Counts,
+    matches_w: &mut BufWriter<File>,
+) -> anyhow::Result<Vec<bool>> {
+    let mut matched = vec![false; results.len()];
+    let m = index.manifest();
+    for (li, i, h) in batch_hits(a, index, results, 0)? {
+        let list = &m.lists[li];
+        {
             let r = &results[i];
-            for h in hits {
+            {
                 matched[i] = true;
                 counts.matches += 1;
                 let mut obj = head(r);
