@@ -293,6 +293,10 @@ fn process(
             r.outcome = Outcome::Failed(msg.clone());
             return r;
         }
+        EntryKind::Skipped(why) => {
+            r.outcome = Outcome::Skipped(why.clone());
+            return r;
+        }
         EntryKind::File => {}
     }
     let t = thread_cpu();
@@ -788,6 +792,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             path: PathBuf::from(OsStr::from_bytes(p)),
             kind: EntryKind::File,
             walked: true,
+            target: None,
         };
         let results = [process(&entry, &opts, &engine, &filter, &journal)];
         write_batch(

@@ -1,12 +1,16 @@
 //! Getting bytes safely: expanding inputs into entries, opening files without following
 //! links or blocking on FIFOs, and a decode-memory budget shared by worker threads.
 //!
-//! `vigil hash` uses these today; the bulk `vigil scan` pipeline builds on them.
+//! `vigil hash` walks with [`Inputs`] (sequential, sorted); `vigil scan` with
+//! [`walk_parallel`] (parallel, unordered, optionally following links and staying on one file
+//! system).
 
 mod budget;
 mod open;
+mod parallel;
 mod walk;
 
 pub use budget::{MemoryBudget, Permit};
 pub use open::{OpenError, ReadFile, file_kind, read_input};
+pub use parallel::{ParallelWalk, WalkOptions, walk_parallel};
 pub use walk::{Entry, EntryKind, Inputs};
