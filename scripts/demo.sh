@@ -23,8 +23,8 @@ fi
 echo "matches (file, list, id, label, distance, variant):"
 python3 - "$out/matches.jsonl" <<'PY' 2>/dev/null || cat "$out/matches.jsonl"
 import json, sys
-for line in open(sys.argv[1]):
-    m = json.loads(line)
+ms = sorted((json.loads(l) for l in open(sys.argv[1])), key=lambda m: (m['path'], m['list'], m['id']))
+for m in ms:
     print(f"  {m['path']}  {m['algo']}:{m['list']} #{m['id']} {m['label'] or ''}  distance {m['distance']}  {m['variant'] or ''}")
 PY
 echo "outputs in $out (exit code $rc: 0 = matches, no failures)"

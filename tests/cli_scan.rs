@@ -654,3 +654,83 @@ fn csv_twins_a_tiny_memory_budget_and_resuming_a_finished_scan() {
     assert_eq!(summary["counts"]["hashed"], 52);
     assert_eq!(summary["lists"][0]["entries"], 4);
 }
+
+/// Links: not followed by default (recorded as skipped, never read); with `--follow-symlinks`
+/// a link to a file is hashed at the link's path and matched, a link to a directory is
+/// descended, and a loop is recorded once as skipped, so the walk ends.
+#[test]
+fn symlinks_are_followed_only_when_asked_and_loops_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    demo_tree(dir);
+    let other = dir.join("elsewhere");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::copy(dir.join("tree/originals/1-bridge.jpg"), other.join("b.jpg")).unwrap();
+    std::os::unix::fs::symlink(other.join("b.jpg"), dir.join("tree/link.jpg")).unwrap();
+    std::os::unix::fs::symlink(&other, dir.join("tree/linkdir")).unwrap();
+    std::os::unix::fs::symlink("..", dir.join("tree/originals/up")).unwrap();
+    let plain = scan_cmd(dir, "plain").output().unwrap();
+    assert_eq!(plain.status.code(), Some(0));
+    let errors = jsonl(&dir.join("plain/errors.jsonl"));
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors.iter().all(|e| e["status"] == "skipped"
+        && e["reason"].as_str().unwrap().contains("symbolic link")
+        && e.get("sha256").is_none()));
+    assert_eq!(jsonl(&dir.join("plain/hashes.jsonl")).len(), 52);
+
+    let out = scan_cmd(dir, "follow")
+        .arg("--follow-symlinks")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hashes = jsonl(&dir.join("follow/hashes.jsonl"));
+    let paths: Vec<&str> = hashes.iter().map(|h| h["path"].as_str().unwrap()).collect();
+    assert!(paths.contains(&"tree/link.jpg") && paths.contains(&"tree/linkdir/b.jpg"));
+    assert_eq!(hashes.len(), 54);
+    let errors = jsonl(&dir.join("follow/errors.jsonl"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["path"], "tree/originals/up");
+    assert!(errors[0]["reason"].as_str().unwrap().contains("loop"));
+    let matches = jsonl(&dir.join("follow/matches.jsonl"));
+    assert!(
+        matches
+            .iter()
+            .any(|m| m["path"] == "tree/link.jpg" && m["distance"] == 0)
+    );
+    // One file system: /dev/shm is normally a tmpfs, another device than the temp dir.
+    let shm = tempfile::tempdir_in("/dev/shm");
+    if let Ok(shm) = shm {
+        std::fs::copy(
+            dir.join("tree/originals/1-bridge.jpg"),
+            shm.path().join("c.jpg"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(shm.path(), dir.join("tree/shm")).unwrap();
+        let out = scan_cmd(dir, "onefs")
+            .args(["--follow-symlinks", "--one-file-system"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let errors = jsonl(&dir.join("onefs/errors.jsonl"));
+        let same_dev = std::fs::metadata(shm.path())
+            .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
+            .unwrap()
+            == std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(dir).unwrap());
+        if !same_dev {
+            assert!(
+                errors.iter().any(|e| e["path"] == "tree/shm"
+                    && e["reason"]
+                        .as_str()
+                        .unwrap()
+                        .contains("another file system")),
+                "{errors:?}"
+            );
+            assert_eq!(jsonl(&dir.join("onefs/hashes.jsonl")).len(), 54);
+        }
+    }
+}

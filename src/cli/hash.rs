@@ -210,14 +210,12 @@ fn process(entry: &Entry, ctx: &Ctx) -> Outcome {
             return Outcome::Skipped(format!("not a regular file ({kind})"));
         }
         EntryKind::Error(msg) => return Outcome::Failed(msg.clone()),
+        EntryKind::Skipped(why) => return Outcome::Skipped(why.clone()),
         EntryKind::File => {}
     }
     // A link named explicitly is followed (walk.rs): open its target, still with O_NOFOLLOW
     // and the fstat check. Links met while walking never get here.
-    let target = (!entry.walked && path.is_symlink())
-        .then(|| std::fs::canonicalize(path).ok())
-        .flatten();
-    let open_path = target.as_deref().unwrap_or(path);
+    let open_path = entry.open_path();
     #[cfg(debug_assertions)]
     test_seam_delay(path);
     let read = match read_input(open_path, |head| decode::sniff(head).is_some()) {

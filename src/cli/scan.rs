@@ -43,7 +43,7 @@ use vigil::index::{
 };
 use vigil::pdq::DIHEDRAL_NAMES;
 use vigil::scan::isolate::{self, ChildOutcome, DecoderPool, Task, thread_cpu};
-use vigil::scan::{Entry, EntryKind, Inputs, MemoryBudget, read_input};
+use vigil::scan::{Entry, EntryKind, MemoryBudget, WalkOptions, read_input, walk_parallel};
 use vigil::{Algorithms, Compat, Engine, FileHashes, HashOptions, hash_decoded_with};
 
 use super::hash::{BackendArg, BatchJob};
@@ -111,6 +111,14 @@ pub struct ScanArgs {
     /// written from the JSONL files when the scan ends).
     #[arg(long)]
     csv: bool,
+    /// Follow symbolic links met while walking (a link to a file is read through it and
+    /// recorded at the link's path; loops are detected and recorded as skipped). Without it a
+    /// link is recorded as skipped and never read.
+    #[arg(long)]
+    follow_symlinks: bool,
+    /// Do not descend into directories on other file systems (each is recorded as skipped).
+    #[arg(long)]
+    one_file_system: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -324,10 +332,14 @@ fn process_with(entry: &Entry, ctx: &Ctx, oracle: bool) -> FileResult {
             r.outcome = Outcome::Failed(msg.clone());
             return r;
         }
+        EntryKind::Skipped(why) => {
+            r.outcome = Outcome::Skipped(why.clone());
+            return r;
+        }
         EntryKind::File => {}
     }
     let t = thread_cpu();
-    let read = read_input(&entry.path, |head| decode::sniff(head).is_some());
+    let read = read_input(entry.open_path(), |head| decode::sniff(head).is_some());
     r.cpu.read = thread_cpu() - t;
     let read = match read {
         Ok(read) => read,
@@ -346,7 +358,7 @@ fn process_with(entry: &Entry, ctx: &Ctx, oracle: bool) -> FileResult {
     let digests = if read.complete {
         Ok(Digests::of(&read.bytes))
     } else {
-        stream_digests(&entry.path)
+        stream_digests(entry.open_path())
     };
     r.cpu.digest = thread_cpu() - t;
     match digests {
@@ -614,6 +626,8 @@ fn fingerprint(a: &ScanArgs, index: &Index, policy: &str) -> Value {
         "dihedral": a.dihedral,
         "min_quality": a.min_quality,
         "max_pixels": a.max_pixels,
+        "follow_symlinks": a.follow_symlinks,
+        "one_file_system": a.one_file_system,
         "include": a.include,
         "exclude": a.exclude,
     })
@@ -959,7 +973,14 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         batcher,
     };
     let mut counts = state.counts();
-    let mut inputs = Inputs::new(&a.paths, false);
+    let mut inputs = walk_parallel(
+        &a.paths,
+        &WalkOptions {
+            follow_symlinks: a.follow_symlinks,
+            one_file_system: a.one_file_system,
+            threads: 0,
+        },
+    );
     let in_out_dir = |p: &Path| {
         p.parent()
             .and_then(|d| {
@@ -979,10 +1000,16 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
     // Files a stopped run was decoding: alone first (see ResumeState::retry).
     let mut done_now: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
     for p in &state.retry {
+        let path = PathBuf::from(OsStr::from_bytes(p));
+        // A file reached through a followed link is read from the link's target.
+        let target = (a.follow_symlinks && path.is_symlink())
+            .then(|| std::fs::canonicalize(&path).ok())
+            .flatten();
         let entry = Entry {
-            path: PathBuf::from(OsStr::from_bytes(p)),
+            path,
             kind: EntryKind::File,
             walked: true,
+            target,
         };
         let mut results = [process(&entry, &ctx)];
         if let Some(slack) = slack {

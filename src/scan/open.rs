@@ -2,7 +2,7 @@
 //! `fstat` on the open descriptor, so a FIFO, socket or device swapped in after the walk is
 //! never read, and a FIFO never blocks the open.
 
-use std::fs::{File, Metadata};
+use std::fs::{File, FileType, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -37,7 +37,11 @@ impl OpenError {
 
 /// What a file-system entry is, in words used in records.
 pub fn file_kind(meta: &Metadata) -> &'static str {
-    let t = meta.file_type();
+    type_kind(meta.file_type())
+}
+
+/// [`file_kind`] from a file type alone (as a directory listing gives it, without a `stat`).
+pub(crate) fn type_kind(t: FileType) -> &'static str {
     if t.is_file() {
         "regular file"
     } else if t.is_dir() {

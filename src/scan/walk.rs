@@ -1,12 +1,15 @@
 //! Expanding command-line inputs into entries, lazily and in a deterministic order: files as
 //! given, directories recursed (sorted by name, hidden entries included, links not followed),
 //! and `-` as a list of paths on standard input (newline- or NUL-separated).
+//!
+//! This sequential walk is `vigil hash`'s (its output order is the input order). `vigil scan`
+//! walks with [`super::walk_parallel`], which yields the same [`Entry`] type.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::BufRead;
 use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::open::file_kind;
 
@@ -17,8 +20,14 @@ pub enum EntryKind {
     File,
     /// Not a regular file: never opened; recorded as skipped.
     Special(&'static str),
-    /// The walk could not look at it (missing, permission denied on a directory …).
+    /// The walk could not look at it (missing, permission denied on a directory, a dangling
+    /// link when links are followed …): recorded as failed, with this message.
     Error(String),
+    /// Deliberately neither read nor descended, for the reason given: a symbolic link that
+    /// points back to one of its own ancestor directories (only when links are followed), or
+    /// a directory on another file system (only with `one_file_system`). Recorded as skipped
+    /// with this reason. Only [`super::walk_parallel`] yields it; the path may be a directory.
+    Skipped(String),
 }
 
 /// One input entry.
@@ -30,6 +39,29 @@ pub struct Entry {
     pub kind: EntryKind,
     /// Found by recursing into a directory (rather than named explicitly).
     pub walked: bool,
+    /// For a [`EntryKind::File`] whose path is itself a symbolic link that was followed (named
+    /// explicitly, or met while walking with `follow_symlinks`): the link's resolved target.
+    /// Open [`Entry::open_path`], record [`Entry::path`]. `None` otherwise (links in the
+    /// middle of `path` need no resolving: `O_NOFOLLOW` only refuses a link as the last
+    /// component).
+    pub target: Option<PathBuf>,
+}
+
+impl Entry {
+    /// The path to open (with [`super::read_input`], which refuses links): the followed
+    /// link's target when there is one, else `path`.
+    pub fn open_path(&self) -> &Path {
+        self.target.as_deref().unwrap_or(&self.path)
+    }
+
+    pub(super) fn new(path: PathBuf, kind: EntryKind, walked: bool) -> Self {
+        Self {
+            path,
+            kind,
+            walked,
+            target: None,
+        }
+    }
 }
 
 enum Source {
@@ -67,47 +99,6 @@ impl Inputs {
             stdin_nul: false,
         }
     }
-
-    fn classify_given(path: PathBuf) -> Result<Entry, PathBuf> {
-        match std::fs::symlink_metadata(&path) {
-            Err(e) => Ok(Entry {
-                path,
-                kind: EntryKind::Error(e.to_string()),
-                walked: false,
-            }),
-            Ok(m) if m.is_dir() => Err(path),
-            // A link named explicitly is followed (the user asked for it); links met while
-            // walking are not.
-            Ok(m) if m.file_type().is_symlink() => match std::fs::metadata(&path) {
-                Ok(t) if t.is_dir() => Err(path),
-                Ok(t) if t.is_file() => Ok(Entry {
-                    path,
-                    kind: EntryKind::File,
-                    walked: false,
-                }),
-                Ok(t) => Ok(Entry {
-                    path,
-                    kind: EntryKind::Special(file_kind(&t)),
-                    walked: false,
-                }),
-                Err(e) => Ok(Entry {
-                    path,
-                    kind: EntryKind::Error(e.to_string()),
-                    walked: false,
-                }),
-            },
-            Ok(m) if m.is_file() => Ok(Entry {
-                path,
-                kind: EntryKind::File,
-                walked: false,
-            }),
-            Ok(m) => Ok(Entry {
-                path,
-                kind: EntryKind::Special(file_kind(&m)),
-                walked: false,
-            }),
-        }
-    }
 }
 
 impl Iterator for Inputs {
@@ -130,11 +121,7 @@ impl Iterator for Inputs {
                                 Err(err) => EntryKind::Error(err.to_string()),
                             }
                         };
-                        return Some(Entry {
-                            path: e.into_path(),
-                            kind,
-                            walked: true,
-                        });
+                        return Some(Entry::new(e.into_path(), kind, true));
                     }
                     Some(Err(err)) => {
                         let path = err.path().map(PathBuf::from).unwrap_or_default();
@@ -142,11 +129,7 @@ impl Iterator for Inputs {
                             .io_error()
                             .map(|e| e.to_string())
                             .unwrap_or_else(|| err.to_string());
-                        return Some(Entry {
-                            path,
-                            kind: EntryKind::Error(msg),
-                            walked: true,
-                        });
+                        return Some(Entry::new(path, EntryKind::Error(msg), true));
                     }
                     None => self.walker = None,
                 }
@@ -160,7 +143,7 @@ impl Iterator for Inputs {
                         if bytes.is_empty() {
                             continue;
                         }
-                        match Self::classify_given(PathBuf::from(OsString::from_vec(bytes))) {
+                        match classify_given(PathBuf::from(OsString::from_vec(bytes))) {
                             Ok(entry) => return Some(entry),
                             Err(dir) => {
                                 self.walker = Some(walker(dir));
@@ -170,18 +153,18 @@ impl Iterator for Inputs {
                     }
                     Some(Err(e)) => {
                         self.stdin = None;
-                        return Some(Entry {
-                            path: PathBuf::from("-"),
-                            kind: EntryKind::Error(e.to_string()),
-                            walked: false,
-                        });
+                        return Some(Entry::new(
+                            PathBuf::from("-"),
+                            EntryKind::Error(e.to_string()),
+                            false,
+                        ));
                     }
                     None => self.stdin = None,
                 }
                 continue;
             }
             match self.sources.pop_front()? {
-                Source::Path(p) => match Self::classify_given(p) {
+                Source::Path(p) => match classify_given(p) {
                     Ok(entry) => return Some(entry),
                     Err(dir) => self.walker = Some(walker(dir)),
                 },
@@ -193,6 +176,31 @@ impl Iterator for Inputs {
                 }
             }
         }
+    }
+}
+
+/// An input named explicitly (an argument or a line on stdin): its entry, or `Err(path)` when
+/// it is a directory (or a link to one) to walk. A link named explicitly is followed (the user
+/// asked for it): a link to a file is a `File` entry carrying its resolved `target`.
+pub(super) fn classify_given(path: PathBuf) -> Result<Entry, PathBuf> {
+    let given = |kind| Ok(Entry::new(path.clone(), kind, false));
+    match std::fs::symlink_metadata(&path) {
+        Err(e) => given(EntryKind::Error(e.to_string())),
+        Ok(m) if m.is_dir() => Err(path),
+        Ok(m) if m.file_type().is_symlink() => match std::fs::metadata(&path) {
+            Ok(t) if t.is_dir() => Err(path),
+            Ok(t) if t.is_file() => match std::fs::canonicalize(&path) {
+                Ok(target) => Ok(Entry {
+                    target: Some(target),
+                    ..Entry::new(path, EntryKind::File, false)
+                }),
+                Err(e) => given(EntryKind::Error(e.to_string())),
+            },
+            Ok(t) => given(EntryKind::Special(file_kind(&t))),
+            Err(e) => given(EntryKind::Error(e.to_string())),
+        },
+        Ok(m) if m.is_file() => given(EntryKind::File),
+        Ok(m) => given(EntryKind::Special(file_kind(&m))),
     }
 }
 
