@@ -14,10 +14,10 @@
 //! files a stopped run was decoding: those are hashed first, one at a time, and a file that
 //! was being decoded when two runs stopped is recorded as `failed: decoder crash suspected`.
 //!
-//! Not yet in this version (issue 5 stays open): isolating decoders in a child process (a
-//! crashing decoder stops the scan; the journal makes the resume complete it),
-//! `--follow-symlinks`,
-//! `--one-file-system`, `--csv`, video and the GPU batching stage of `vigil hash`.
+//! Decoders run in `vigil scan-worker` children ([`vigil::scan::isolate`]): a crash or a
+//! timeout costs one file. With a GPU engine the children send pixels back and the batching
+//! stage of `vigil hash` hashes them; on a GPU `vigil check-gpu` has not recorded as exact,
+//! files within a list's radius + 4 are hashed again on the CPU oracle. Video: issue 6.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -220,6 +220,16 @@ impl Filter {
             None
         }
     }
+}
+
+/// CPU time of the whole process (user + system).
+fn process_cpu() -> Duration {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage; RUSAGE_SELF is always valid.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// CPU time per stage, summed over worker threads.
@@ -1295,7 +1305,9 @@ fn write_batch(
     counts: &mut Counts,
     [hashes_w, errors_w, matches_w]: [&mut BufWriter<File>; 3],
 ) -> anyhow::Result<()> {
-    let t = thread_cpu();
+    // Process CPU time: the index search runs on rayon's threads, and the file workers are
+    // idle while a batch is matched.
+    let t = process_cpu();
     // Matches first: a file is recorded only once its matches are on disk, so a resume
     // never loses them (match lines of files not yet recorded are dropped on resume).
     let matched = write_matches(a, index, results, counts, matches_w)?;
@@ -1357,7 +1369,7 @@ fn write_batch(
         }
     }
 
-    counts.match_cpu += thread_cpu() - t;
+    counts.match_cpu += process_cpu().saturating_sub(t);
     for w in [hashes_w, errors_w] {
         w.flush()?;
     }
