@@ -17,7 +17,8 @@
 #     pdq/decode ratio.
 #  2. Peak memory: `/usr/bin/time -v vigil scan --index LIST.vidx` over trees of MEM_SMALL and
 #     MEM_LARGE files from scripts/make-scan-tree.py: "Maximum resident set size" of each and
-#     the difference.
+#     the difference; and, from scripts/peak-rss.py around it, the sampled peak of the RSS
+#     summed over the process tree (what counts once decoders run in child processes).
 #
 # Usage:  scripts/bench-scan.sh            (from anywhere; run as root or a user who can write
 #                                           BENCH_DIR; the first run makes the data: ~10 min)
@@ -30,6 +31,7 @@
 #   PHOTOS [500] LIST_N [1000000] PLANT [50] RUNS [3] NFLIP [1]
 #   MEM_SMALL [10000] MEM_LARGE [100000]   SKIP_MEM=1 skips part 2, SKIP_SPEED=1 part 1
 #   RESULTS     where the report goes   [results/scan-bench-YYYY-MM-DD in the repository]
+#   VIGIL_NOTE  free text for the report's vigil line (e.g. "main at abc1234, release build")
 # The machine is shared: every figure is printed with the load average (uptime) taken just
 # before it was measured. Output: a markdown report on stdout and in $RESULTS/report.md, with
 # the small files it was made from (summary.json of each vigil run, the Python results, the
@@ -133,7 +135,7 @@ ENTRIES=$("$VIGIL" index info "$VIDX" --json | "$PY" -c \
 say "## vigil scan benchmark ($(date -u +%FT%TZ))"
 say ""
 say "- machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -g | awk '/Mem:/{print $2}') GiB"
-say "- vigil: $VIGIL ($("$VIGIL" --version 2>/dev/null | head -1)), built $(date -u -r "$VIGIL" +%FT%TZ); repo HEAD $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
+say "- vigil: $VIGIL ($("$VIGIL" --version 2>/dev/null | head -1); sha256 $(sha256sum "$VIGIL" | cut -c1-12), modified $(date -u -r "$VIGIL" +%FT%TZ)); ${VIGIL_NOTE:+$VIGIL_NOTE; }bench scripts at $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
 say "- python: $("$PY" -c 'import sys,PIL,numpy,faiss; print(sys.version.split()[0], "Pillow", PIL.__version__, "numpy", numpy.__version__, "faiss-cpu", faiss.__version__)'), pdqhash $("$PY" -m pip show pdqhash 2>/dev/null | sed -n 's/^Version: //p')"
 say "- list: $LIST_N PDQ entries ($PLANT planted photo hashes), vigil index $(du -h "$VIDX" | cut -f1) (\`vigil index build\`: $INDEX_BUILD), entries in index: $ENTRIES"
 say ""
@@ -142,26 +144,33 @@ say ""
 if [ "$SKIP_SPEED" != 1 ]; then
   VOUT=$RUN/vigil-photos
   POUT=$RESULTS/python
-  scan_photos="rm -rf $VOUT && $VIGIL scan --index $VIDX --out $VOUT --quiet $PHOTOS_DIR"
+  scan_photos="$VIGIL scan --index $VIDX --out $VOUT --quiet $PHOTOS_DIR"
   log "warming the page cache and both tools"
   cat "$PHOTOS_DIR"/* "$VIDX" > /dev/null
   rm -rf "$VOUT"
-  rc=0; "$VIGIL" scan --index "$VIDX" --out "$VOUT" --quiet "$PHOTOS_DIR" || rc=$?
+  rc=0; $scan_photos || rc=$?
   [ "$rc" -eq 0 ] || die "vigil scan exited $rc on the photos (0 expected: matches, no failure)"
 
   LOAD_V=$(load)
   log "timing vigil scan, $RUNS runs (load $LOAD_V)"
   if [ -n "$HYPERFINE" ]; then
-    "$HYPERFINE" --style basic --warmup 1 --runs "$RUNS" --export-json "$RESULTS/hyperfine-vigil.json" \
-      -n vigil-scan "$scan_photos" >&2
-    V_MED=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' \
-      "$RESULTS/hyperfine-vigil.json")
+    "$HYPERFINE" --style basic --warmup 1 --runs "$RUNS" --prepare "rm -rf $VOUT" \
+      --export-json "$RESULTS/hyperfine-vigil.json" -n vigil-scan "$scan_photos" >&2
   else
-    ts=()
-    for _ in $(seq "$RUNS"); do
-      t0=$(date +%s.%N); bash -c "$scan_photos"; ts+=("$(echo "$(date +%s.%N) - $t0" | bc)")
+    # The same JSON fields as hyperfine's, from /usr/bin/time.
+    for i in $(seq 0 "$RUNS"); do   # run 0 is the warm-up
+      rm -rf "$VOUT"
+      /usr/bin/time -f '%e %U %S' -o "$RUN/time-$i" $scan_photos
     done
-    V_MED=$(printf '%s\n' "${ts[@]}" | sort -g | awk '{a[NR]=$1} END{print (NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2}')
+    "$PY" - "$RUN" "$RUNS" "$RESULTS/hyperfine-vigil.json" <<'PYEOF'
+import json, statistics, sys
+d, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rows = [list(map(float, open(f"{d}/time-{i}").read().split()[-3:])) for i in range(1, n + 1)]
+json.dump({"results": [{"command": "vigil-scan", "times": [r[0] for r in rows],
+    "median": statistics.median(r[0] for r in rows),
+    "user": statistics.mean(r[1] for r in rows), "system": statistics.mean(r[2] for r in rows)}]},
+    open(out, "w"), indent=1)
+PYEOF
   fi
   cp "$VOUT/summary.json" "$RESULTS/vigil-photos-summary.json"
   LOAD_P=$(load)
@@ -171,11 +180,13 @@ if [ "$SKIP_SPEED" != 1 ]; then
     --warmup 1 --repeat "$RUNS" --out "$POUT" "$PHOTOS_DIR" >&2
   LOAD_END=$(load)
 
-  "$PY" - "$VOUT" "$POUT" "$PHOTOS_DIR" "$V_MED" "$RUNS" "$LOAD_V" "$LOAD_P" "$LOAD_END" \
+  "$PY" - "$VOUT" "$POUT" "$PHOTOS_DIR" "$RUNS" "$LOAD_V" "$LOAD_P" "$LOAD_END" \
     "$RESULTS" <<'PYEOF' | tee -a "$REPORT"
 import json, os, sys
-vout, pout, d, v_med, runs, load_v, load_p, load_end, res = sys.argv[1:]
-v_med, runs = float(v_med), int(runs)
+vout, pout, d, runs, load_v, load_p, load_end, res = sys.argv[1:]
+runs = int(runs)
+hf = json.load(open(os.path.join(res, "hyperfine-vigil.json")))["results"][0]
+v_med, v_cpu = hf["median"], hf["user"] + hf["system"]
 s = json.load(open(os.path.join(vout, "summary.json")))
 p = json.load(open(os.path.join(pout, "results.json")))
 def jl(path):
@@ -202,15 +213,20 @@ print("### Throughput: `vigil scan` vs the Python pipeline")
 print()
 print(f"{hashed} photos, {runs} timed runs each after a warm-up (page cache warm), medians.")
 print()
-print("| | images/s | median wall | runs | load (1/5/15 min) |")
-print("|---|---:|---:|---|---|")
-print(f"| `vigil scan --index` (hyperfine, whole process) | **{v_ips:.1f}** | {v_med:.3f} s | "
-      f"summary.json of the last run: {s['images_per_s']:.1f} images/s, {s['wall_s']:.3f} s | {load_v} |")
+p_cpu = p["median_cpu_s"]
+print("| | images/s | median wall | CPU per image | runs (wall) | load (1/5/15 min) |")
+print("|---|---:|---:|---:|---|---|")
+print(f"| `vigil scan --index` (whole process) | **{v_ips:.1f}** | {v_med:.3f} s | "
+      f"{v_cpu / hashed * 1e3:.2f} ms | {', '.join(f'{t:.2f}' for t in hf['times'])} s; last run's "
+      f"summary.json: {s['images_per_s']:.1f} images/s | {load_v} |")
 print(f"| Python: Pillow + pdqhash, Pool({p['jobs']}), faiss MultiHash nflip={p['nflip']} "
       f"(walk + pool + lookups) | {p_ips:.1f} | {p['median_s']:.3f} s | "
-      f"{', '.join(f'{t:.2f}' for t in p['pass_s'])} s | {load_p} (end {load_end}) |")
+      f"{p_cpu / p['hashed'] * 1e3:.2f} ms | {', '.join(f'{t:.2f}' for t in p['pass_s'])} s | "
+      f"{load_p} (end {load_end}) |")
 print()
-print(f"- **ratio: {v_ips / p_ips:.2f}×** (bar: ≥ 4×)")
+print(f"- **ratio: {v_ips / p_ips:.2f}×** in images/s (bar: ≥ 4×); in CPU time per image "
+      f"(user + system, all processes; less sensitive to other load): "
+      f"{(p_cpu / p['hashed']) / (v_cpu / hashed):.2f}×")
 print(f"- matches (file, list id, distance): vigil {len(vm)}, python {len(pm)}, "
       f"{'**same set**' if vm == pm else '**DIFFERENT**'}"
       + ("" if vm == pm else f": only vigil {sorted(vm - pm)}; only python {sorted(pm - vm)}"))
@@ -221,10 +237,11 @@ tot = sum(cpu.values())
 print(f"- vigil CPU seconds by stage (summary.json `cpu_s`, summed over threads; "
       f"{tot:.2f} s in all, {tot / hashed * 1e3:.2f} ms per image):")
 print()
-print("| read | digest | decode | pdq | phash | match | pdq / decode |")
-print("|---:|---:|---:|---:|---:|---:|---:|")
-print("| " + " | ".join(f"{cpu[k]:.3f}" for k in ["read", "digest", "decode", "pdq", "phash", "match"])
-      + f" | **{cpu['pdq'] / cpu['decode']:.2f}** (bar: ≤ 0.25) |")
+ratio = (f"**{cpu['pdq'] / cpu['decode']:.2f}** (bar: ≤ 0.25)"
+         if cpu.get("decode") and "pdq" in cpu else "n/a")
+print("| " + " | ".join(cpu) + " | pdq / decode |")
+print("|" + "---:|" * (len(cpu) + 1))
+print("| " + " | ".join(f"{v:.3f}" for v in cpu.values()) + f" | {ratio} |")
 print()
 with open(os.path.join(res, "match-comparison.txt"), "w") as f:
     f.write(f"vigil {len(vm)} python {len(pm)} equal {vm == pm}\n")
@@ -238,11 +255,11 @@ fi
 
 # --- 2. peak memory -------------------------------------------------------------------------
 if [ "$SKIP_MEM" != 1 ]; then
-  declare -A RSS
+  declare -A RSS TREE
   say "### Peak resident memory, \`vigil scan --index\` with the $LIST_N-entry list"
   say ""
-  say "| tree (make-scan-tree.py) | files | hashed | wall | images/s | max RSS | load (1/5/15 min) |"
-  say "|---|---:|---:|---:|---:|---:|---|"
+  say "| tree (make-scan-tree.py) | files | hashed | wall | images/s | max RSS (\`time -v\`) | peak RSS sum, process tree | load (1/5/15 min) |"
+  say "|---|---:|---:|---:|---:|---:|---:|---|"
   for n in "$MEM_SMALL" "$MEM_LARGE"; do
     tree=$BENCH_DIR/tree-$n
     if [ ! -f "$tree.done" ]; then
@@ -257,19 +274,25 @@ if [ "$SKIP_MEM" != 1 ]; then
     l=$(load)
     log "scanning $tree under /usr/bin/time -v (load $l)"
     rc=0
-    /usr/bin/time -v -o "$RESULTS/time-tree-$n.txt" \
-      "$VIGIL" scan --index "$VIDX" --out "$out" --quiet "$tree" || rc=$?
+    "$PY" scripts/peak-rss.py --exclude-root --json "$RESULTS/peak-tree-$n.json" -- \
+      /usr/bin/time -v -o "$RESULTS/time-tree-$n.txt" \
+      "$VIGIL" scan --index "$VIDX" --out "$out" --quiet "$tree" >/dev/null || rc=$?
     [ "$rc" -le 3 ] || die "vigil scan exited $rc on $tree (see $RESULTS/time-tree-$n.txt)"
     cp "$out/summary.json" "$RESULTS/vigil-tree-$n-summary.json"
     kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$RESULTS/time-tree-$n.txt")
+    read -r tkb np files hashed wall ips < <("$PY" -c 'import json,sys
+t=json.load(open(sys.argv[1])); s=json.load(open(sys.argv[2])); c=s["counts"]
+print(t["peak_tree_kib"], t["max_processes"], c["files"], c["hashed"], round(s["wall_s"], 2), round(s["images_per_s"], 1))' \
+      "$RESULTS/peak-tree-$n.json" "$out/summary.json")
     RSS[$n]=$kb
-    read -r files hashed wall ips < <("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1]));
-c=s["counts"]; print(c["files"], c["hashed"], round(s["wall_s"], 2), round(s["images_per_s"], 1))' "$out/summary.json")
-    say "| tree-$n | $files | $hashed | $wall s | $ips | **$((kb / 1024)) MiB** ($kb kB) | $l |"
+    TREE[$n]=$tkb
+    say "| tree-$n | $files | $hashed | $wall s | $ips | **$((kb * 1024 / 1000000)) MB** ($kb KiB) | $((tkb * 1024 / 1000000)) MB ($np processes at most) | $l |"
   done
   d=$(( ${RSS[$MEM_LARGE]} - ${RSS[$MEM_SMALL]} ))
+  dt=$(( ${TREE[$MEM_LARGE]} - ${TREE[$MEM_SMALL]} ))
   say ""
-  say "- difference: **$((d / 1024)) MiB** ($d kB) (bars: peak at $MEM_LARGE files < 1 GB, difference < 50 MB)"
+  say "- difference $MEM_LARGE − $MEM_SMALL files: **$((d * 1024 / 1000000)) MB** ($d KiB) by \`/usr/bin/time -v\`, $((dt * 1024 / 1000000)) MB by the sampled sum (bars: peak at $MEM_LARGE files < 1 GB, difference < 50 MB)"
+  say "- \`/usr/bin/time -v\` gives the largest single process; once decoders run in child processes the footprint is the sum over the process tree: scripts/peak-rss.py samples it every 20 ms (RSS summed, so shared pages count twice: an upper bound)."
   say ""
 fi
 say "Data in $BENCH_DIR (reused on the next run); files behind this report in ${RESULTS#"$ROOT"/}."
