@@ -4,7 +4,7 @@
 #  1. Throughput, side by side on the same folder of PHOTOS photos from make-photos.py and the
 #     same LIST_N-entry PDQ list (random 256-bit hashes plus the PDQ hashes of PLANT photos,
 #     flipped by 0..40 bits, so there are matches at every distance around r = 31):
-#       vigil:  $VIGIL scan --index LIST.vidx --out OUT --quiet PHOTOS_DIR  (hyperfine, wall
+#       vigil:  $VIGIL scan --index LIST.vidx --out OUT --quiet PHOTOS_DIR  (wall
 #               time of the whole process: start, index open, walk, read + digests, decode,
 #               PDQ + pHash, matching, records)
 #       python: scripts/python-pipeline.py (Pillow convert('RGB') + pdqhash.compute in a
@@ -30,12 +30,15 @@
 #   BENCH_DIR   generated data, reused when present (photos, list, indexes, trees) [/tmp/vigil-bench]
 #   PHOTOS [500] LIST_N [1000000] PLANT [50] RUNS [3] NFLIP [1]
 #   MEM_SMALL [10000] MEM_LARGE [100000]   SKIP_MEM=1 skips part 2, SKIP_SPEED=1 part 1
+#   TIMER       pairs: each Python pass follows a vigil run (python-pipeline.py --interleave),
+#               so both meet the same load on a shared machine (default); hyperfine: all vigil
+#               runs with hyperfine, then all Python passes
 #   RESULTS     where the report goes   [results/scan-bench-YYYY-MM-DD in the repository]
 #   VIGIL_NOTE  free text for the report's vigil line (e.g. "main at abc1234, release build")
 # The machine is shared: every figure is printed with the load average (uptime) taken just
 # before it was measured. Output: a markdown report on stdout and in $RESULTS/report.md, with
 # the small files it was made from (summary.json of each vigil run, the Python results, the
-# hyperfine JSON, /usr/bin/time -v output, the match comparison).
+# vigil timings, /usr/bin/time -v and peak-rss output, the match comparison).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -53,6 +56,7 @@ MEM_SMALL=${MEM_SMALL:-10000}
 MEM_LARGE=${MEM_LARGE:-100000}
 SKIP_MEM=${SKIP_MEM:-0}
 SKIP_SPEED=${SKIP_SPEED:-0}
+TIMER=${TIMER:-pairs}
 RESULTS=${RESULTS:-$ROOT/results/scan-bench-$(date +%F)}
 
 die() { echo "bench-scan: $*" >&2; exit 1; }
@@ -65,7 +69,6 @@ VIGIL=$(cd "$(dirname "$VIGIL")" && pwd)/$(basename "$VIGIL")
 [ -f "$MAKE_PHOTOS" ] || die "no make-photos.py at $MAKE_PHOTOS (set MAKE_PHOTOS= to the shared tool)"
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing (apt-get install -y time)"
 HYPERFINE=$(command -v hyperfine || true)
-[ -n "$HYPERFINE" ] || log "hyperfine not found (apt-get install -y hyperfine): timing with a plain loop"
 mkdir -p "$BENCH_DIR" "$RESULTS"
 RUN=$BENCH_DIR/run            # scratch --out directories
 mkdir -p "$RUN"
@@ -152,32 +155,39 @@ if [ "$SKIP_SPEED" != 1 ]; then
   [ "$rc" -eq 0 ] || die "vigil scan exited $rc on the photos (0 expected: matches, no failure)"
 
   LOAD_V=$(load)
-  log "timing vigil scan, $RUNS runs (load $LOAD_V)"
-  if [ -n "$HYPERFINE" ]; then
+  rm -rf "$POUT"
+  if [ "$TIMER" = hyperfine ] && [ -n "$HYPERFINE" ]; then
+    log "timing vigil scan with hyperfine, $RUNS runs (load $LOAD_V)"
     "$HYPERFINE" --style basic --warmup 1 --runs "$RUNS" --prepare "rm -rf $VOUT" \
       --export-json "$RESULTS/hyperfine-vigil.json" -n vigil-scan "$scan_photos" >&2
+    "$PY" - "$RESULTS/hyperfine-vigil.json" "$RESULTS/vigil-times.json" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+json.dump({"timer": "hyperfine", "wall_s": r["times"], "median_s": r["median"],
+           "median_cpu_s": r["user"] + r["system"], "exit": r.get("exit_codes")},
+          open(sys.argv[2], "w"), indent=1)
+PYEOF
+    LOAD_P=$(load)
+    log "timing the Python pipeline, 1 warm-up + $RUNS passes (load $LOAD_P)"
+    "$PY" scripts/python-pipeline.py --list "$LIST" --faiss-cache "$FAISS" --nflip "$NFLIP" \
+      --warmup 1 --repeat "$RUNS" --out "$POUT" "$PHOTOS_DIR" >&2
   else
-    # The same JSON fields as hyperfine's, from /usr/bin/time.
-    for i in $(seq 0 "$RUNS"); do   # run 0 is the warm-up
-      rm -rf "$VOUT"
-      /usr/bin/time -f '%e %U %S' -o "$RUN/time-$i" $scan_photos
-    done
-    "$PY" - "$RUN" "$RUNS" "$RESULTS/hyperfine-vigil.json" <<'PYEOF'
-import json, statistics, sys
-d, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-rows = [list(map(float, open(f"{d}/time-{i}").read().split()[-3:])) for i in range(1, n + 1)]
-json.dump({"results": [{"command": "vigil-scan", "times": [r[0] for r in rows],
-    "median": statistics.median(r[0] for r in rows),
-    "user": statistics.mean(r[1] for r in rows), "system": statistics.mean(r[2] for r in rows)}]},
-    open(out, "w"), indent=1)
+    LOAD_P=$LOAD_V
+    log "timing vigil scan and the Python pipeline in $RUNS pairs after a warm-up pair (load $LOAD_V)"
+    "$PY" scripts/python-pipeline.py --list "$LIST" --faiss-cache "$FAISS" --nflip "$NFLIP" \
+      --warmup 1 --repeat "$RUNS" --out "$POUT" \
+      --interleave "$scan_photos" --interleave-prepare "rm -rf $VOUT" "$PHOTOS_DIR" >&2
+    "$PY" - "$POUT/results.json" "$RESULTS/vigil-times.json" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))["interleaved"]
+if any(e != 0 for e in r["exit"]):
+    sys.exit(f"bench-scan: vigil scan exited {r['exit']} in the timed runs (0 expected)")
+json.dump({"timer": "pairs (scripts/python-pipeline.py --interleave)", "wall_s": r["wall_s"],
+           "median_s": r["median_s"], "median_cpu_s": r["median_cpu_s"], "exit": r["exit"],
+           "pair_ratios": r["pair_ratios"]}, open(sys.argv[2], "w"), indent=1)
 PYEOF
   fi
   cp "$VOUT/summary.json" "$RESULTS/vigil-photos-summary.json"
-  LOAD_P=$(load)
-  log "timing the Python pipeline, 1 warm-up + $RUNS passes (load $LOAD_P)"
-  rm -rf "$POUT"
-  "$PY" scripts/python-pipeline.py --list "$LIST" --faiss-cache "$FAISS" --nflip "$NFLIP" \
-    --warmup 1 --repeat "$RUNS" --out "$POUT" "$PHOTOS_DIR" >&2
   LOAD_END=$(load)
 
   "$PY" - "$VOUT" "$POUT" "$PHOTOS_DIR" "$RUNS" "$LOAD_V" "$LOAD_P" "$LOAD_END" \
@@ -185,8 +195,8 @@ PYEOF
 import json, os, sys
 vout, pout, d, runs, load_v, load_p, load_end, res = sys.argv[1:]
 runs = int(runs)
-hf = json.load(open(os.path.join(res, "hyperfine-vigil.json")))["results"][0]
-v_med, v_cpu = hf["median"], hf["user"] + hf["system"]
+hf = json.load(open(os.path.join(res, "vigil-times.json")))
+v_med, v_cpu = hf["median_s"], hf["median_cpu_s"]
 s = json.load(open(os.path.join(vout, "summary.json")))
 p = json.load(open(os.path.join(pout, "results.json")))
 def jl(path):
@@ -211,13 +221,14 @@ for k in sorted(set(ph) | set(vh)):
 cpu = s["cpu_s"]
 print("### Throughput: `vigil scan` vs the Python pipeline")
 print()
-print(f"{hashed} photos, {runs} timed runs each after a warm-up (page cache warm), medians.")
+print(f"{hashed} photos, {runs} timed runs each after a warm-up (page cache warm), medians; "
+      f"timer: {hf['timer']}.")
 print()
 p_cpu = p["median_cpu_s"]
 print("| | images/s | median wall | CPU per image | runs (wall) | load (1/5/15 min) |")
 print("|---|---:|---:|---:|---|---|")
 print(f"| `vigil scan --index` (whole process) | **{v_ips:.1f}** | {v_med:.3f} s | "
-      f"{v_cpu / hashed * 1e3:.2f} ms | {', '.join(f'{t:.2f}' for t in hf['times'])} s; last run's "
+      f"{v_cpu / hashed * 1e3:.2f} ms | {', '.join(f'{t:.2f}' for t in hf['wall_s'])} s; last run's "
       f"summary.json: {s['images_per_s']:.1f} images/s | {load_v} |")
 print(f"| Python: Pillow + pdqhash, Pool({p['jobs']}), faiss MultiHash nflip={p['nflip']} "
       f"(walk + pool + lookups) | {p_ips:.1f} | {p['median_s']:.3f} s | "
@@ -226,7 +237,10 @@ print(f"| Python: Pillow + pdqhash, Pool({p['jobs']}), faiss MultiHash nflip={p[
 print()
 print(f"- **ratio: {v_ips / p_ips:.2f}×** in images/s (bar: ≥ 4×); in CPU time per image "
       f"(user + system, all processes; less sensitive to other load): "
-      f"{(p_cpu / p['hashed']) / (v_cpu / hashed):.2f}×")
+      f"{(p_cpu / p['hashed']) / (v_cpu / hashed):.2f}×"
+      + (f"; per pair (Python wall / vigil wall of the run just before): "
+         f"{', '.join(f'{r:.2f}' for r in hf['pair_ratios'])}, median "
+         f"{sorted(hf['pair_ratios'])[len(hf['pair_ratios']) // 2]:.2f}×" if "pair_ratios" in hf else ""))
 print(f"- matches (file, list id, distance): vigil {len(vm)}, python {len(pm)}, "
       f"{'**same set**' if vm == pm else '**DIFFERENT**'}"
       + ("" if vm == pm else f": only vigil {sorted(vm - pm)}; only python {sorted(pm - vm)}"))

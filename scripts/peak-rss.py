@@ -8,8 +8,9 @@ Why: `/usr/bin/time -v` reports the "Maximum resident set size" of the largest s
 sum). Once `vigil scan` decodes in child processes, its footprint is the parent's RSS plus the
 decoders' at the same moment; this script samples that sum.
 
-Every --interval seconds it finds the command's descendants (a process started after the
-command whose parent chain leads to it; pids are classified once, from /proc/PID/stat) and
+Every --interval seconds it finds the command's descendants (a process that appeared after the
+command started and whose parent chain leads to it; each new pid is classified once, from
+/proc/PID/stat) and
 adds up their resident pages (/proc/PID/statm). With --exclude-root the command itself is not
 counted (use it when the command is a wrapper such as /usr/bin/time). A sum of RSS counts a
 page shared by two processes twice: an upper bound of what they hold together. Peaks shorter
@@ -58,28 +59,28 @@ def main():
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
     if not cmd:
         ap.error("no command")
-    # Pids at or below this existed before the command: never its descendants (no pid wrap
-    # expected during one run).
-    floor = max(int(d) for d in os.listdir("/proc") if d.isdigit())
+    # A pid is classified once, when it first appears in /proc: a process in the listing
+    # taken before the command started is not ours. Pids are handed out in order through the
+    # whole range before one is reused, so a pid seen in one listing and in the next is the
+    # same process.
+    before = {int(d) for d in os.listdir("/proc") if d.isdigit()}
     t0 = time.monotonic()
     p = subprocess.Popen(cmd)
     ours = {p.pid}  # the command and its descendants, as found
-    seen = set()  # pids classified already
     peak, peak_n, max_n, samples = 0, 0, 0, 0
     status = None
     while status is None:
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            pid = int(d)
-            if pid <= floor or pid in seen:
-                continue
-            pp = ppid_of(pid)
-            if pp is None:
-                continue
-            seen.add(pid)
-            if pp in ours:
-                ours.add(pid)
+        now = {int(d) for d in os.listdir("/proc") if d.isdigit()}
+        parents = {q: ppid_of(q) for q in now - before}
+        before = now
+        # A child and its parent can both be new: repeat until nothing more joins.
+        grew = True
+        while grew:
+            grew = False
+            for q, pp in parents.items():
+                if q not in ours and pp in ours:
+                    ours.add(q)
+                    grew = True
         live = [q for q in ours if not (a.exclude_root and q == p.pid)]
         sizes = [rss_kib(q) for q in live]
         n = sum(1 for s in sizes if s)

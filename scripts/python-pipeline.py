@@ -6,6 +6,7 @@ hashes.
     /work/venv/ref/bin/python scripts/python-pipeline.py --list LIST.txt DIR
         [--faiss-cache FILE] [--nflip 1] [--radius 31] [--min-quality 50] [--jobs 2]
         [--chunksize 8] [--warmup 0] [--repeat 3] [--out RESULTS_DIR]
+        [--interleave CMD [--interleave-prepare CMD]]
 
 Needs Pillow, numpy, pdqhash and faiss-cpu (the reference venv). Not a test of vigil: a
 baseline to measure it against.
@@ -30,6 +31,10 @@ nflip: with 16 sub-hashes of 16 bits, a code within 31 bits of the query differs
 r = 31: the exact answer, the same one vigil must give. nflip = 0 is faster but misses codes
 (recall 98.6 % at 1 M in BENCHMARKS.md); --nflip 0 measures it anyway.
 
+--interleave CMD runs another command (vigil scan, in scripts/bench-scan.sh) before each pass,
+warm-ups included, timing its wall and CPU seconds: on a shared machine whose load drifts, each
+pair of runs meets about the same load; results.json gets the pairs and their ratios.
+
 Writes to --out (if given): results.json (timings, counts, setup times, versions),
 hashes.jsonl (path relative to DIR, pdq hex, quality) and matches.jsonl (path, id, distance)
 of the last pass, so that scripts/bench-scan.sh can check that both tools found the same
@@ -42,6 +47,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
 
@@ -146,6 +152,18 @@ def one_pass(args, index):
     return time.perf_counter() - t, cpu_s() - c, records, matches
 
 
+def other_run(args):
+    """Run --interleave once (after --interleave-prepare, untimed): (wall s, CPU s, status)."""
+    if args.interleave_prepare:
+        subprocess.run(args.interleave_prepare, shell=True, check=True)
+    b = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    rc = subprocess.run(args.interleave, shell=True).returncode
+    wall = time.perf_counter() - t
+    a = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime, rc
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dir")
@@ -159,14 +177,24 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=0, help="untimed passes first")
     ap.add_argument("--out", help="directory for results.json, hashes.jsonl, matches.jsonl")
+    ap.add_argument("--interleave", metavar="CMD",
+                    help="shell command (the other side of a side-by-side comparison) run and "
+                    "timed before every pass, warm-ups included, so both meet the same load")
+    ap.add_argument("--interleave-prepare", metavar="CMD",
+                    help="shell command run, untimed, before each --interleave run")
     args = ap.parse_args()
 
     faiss.omp_set_num_threads(args.jobs)
     index, setup = load_index(args.list, args.faiss_cache, args.nflip)
+    other = []
     for _ in range(args.warmup):
+        if args.interleave:
+            other_run(args)
         one_pass(args, index)
     times, cpus = [], []
     for _ in range(args.repeat):
+        if args.interleave:
+            other.append(other_run(args))
         secs, cpu, records, matches = one_pass(args, index)
         times.append(secs)
         cpus.append(cpu)
@@ -201,6 +229,17 @@ def main():
         "matched_files": len({m[0] for m in matches}),
         "images_per_s": len(hashed) / med,
     }
+    if args.interleave:
+        res["interleaved"] = {
+            "command": args.interleave,
+            "wall_s": [o[0] for o in other],
+            "cpu_s": [o[1] for o in other],
+            "exit": [o[2] for o in other],
+            "median_s": statistics.median(o[0] for o in other),
+            "median_cpu_s": statistics.median(o[1] for o in other),
+            # per pair: this pass's wall time / the interleaved command's just before it
+            "pair_ratios": [t / o[0] for t, o in zip(times, other)],
+        }
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         rel = lambda p: os.path.relpath(p, args.dir)  # noqa: E731
