@@ -73,6 +73,10 @@ mkdir -p "$BENCH_DIR" "$RESULTS"
 RUN=$BENCH_DIR/run            # scratch --out directories
 mkdir -p "$RUN"
 REPORT=$RESULTS/report.md
+# What an earlier run into the same folder left (a file from another timer or tree size).
+rm -f "$RESULTS"/{report.md,match-comparison.txt,hyperfine-vigil.json,vigil-times.json} \
+  "$RESULTS"/vigil-*-summary.json "$RESULTS"/{time,peak}-tree-*.{txt,json}
+rm -rf "$RESULTS/python"
 : > "$REPORT"
 say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
 
@@ -187,7 +191,7 @@ json.dump({"timer": "pairs (scripts/python-pipeline.py --interleave)", "wall_s":
            "pair_ratios": r["pair_ratios"]}, open(sys.argv[2], "w"), indent=1)
 PYEOF
   fi
-  cp "$VOUT/summary.json" "$RESULTS/vigil-photos-summary.json"
+  install -m 644 "$VOUT/summary.json" "$RESULTS/vigil-photos-summary.json"
   LOAD_END=$(load)
 
   "$PY" - "$VOUT" "$POUT" "$PHOTOS_DIR" "$RUNS" "$LOAD_V" "$LOAD_P" "$LOAD_END" \
@@ -292,7 +296,7 @@ if [ "$SKIP_MEM" != 1 ]; then
       /usr/bin/time -v -o "$RESULTS/time-tree-$n.txt" \
       "$VIGIL" scan --index "$VIDX" --out "$out" --quiet "$tree" >/dev/null || rc=$?
     [ "$rc" -le 3 ] || die "vigil scan exited $rc on $tree (see $RESULTS/time-tree-$n.txt)"
-    cp "$out/summary.json" "$RESULTS/vigil-tree-$n-summary.json"
+    install -m 644 "$out/summary.json" "$RESULTS/vigil-tree-$n-summary.json"
     kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$RESULTS/time-tree-$n.txt")
     read -r tkb np files hashed wall ips < <("$PY" -c 'import json,sys
 t=json.load(open(sys.argv[1])); s=json.load(open(sys.argv[2])); c=s["counts"]
