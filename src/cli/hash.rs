@@ -204,7 +204,6 @@ fn decode_failure(e: DecodeError) -> Outcome {
 
 /// Read, decode and hash one entry.
 fn process(entry: &Entry, ctx: &Ctx) -> Outcome {
-    let path = &entry.path;
     match &entry.kind {
         EntryKind::Special(kind) => {
             return Outcome::Skipped(format!("not a regular file ({kind})"));
@@ -217,7 +216,7 @@ fn process(entry: &Entry, ctx: &Ctx) -> Outcome {
     // and the fstat check. Links met while walking never get here.
     let open_path = entry.open_path();
     #[cfg(debug_assertions)]
-    test_seam_delay(path);
+    test_seam_delay(&entry.path);
     let read = match read_input(open_path, |head| decode::sniff(head).is_some()) {
         Ok(r) => r,
         Err(e) if e.is_skip() => return Outcome::Skipped(e.to_string()),
