@@ -21,6 +21,8 @@
 
 pub mod decode;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gpu;
 mod hasher;
 pub mod index;

@@ -386,6 +386,17 @@ impl Index {
         Index::from_storage(storage, name)
     }
 
+    /// Open an index held in memory (copied), with every check [`Index::open`] makes; for
+    /// the fuzz targets (`crate::fuzzing`).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Index, IndexError> {
+        Index::from_storage(Storage::heap(bytes), "<memory>".into())
+    }
+
+    /// The container's bytes (for the fuzz targets).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.storage.bytes()
+    }
+
     /// Build an index in memory from lists (for `vigil match --list`).
     pub fn from_lists(lists: Vec<NewList>, prov: Provenance) -> Result<Index, IndexError> {
         let mut buf = Cursor::new(Vec::new());
