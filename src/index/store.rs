@@ -503,7 +503,11 @@ impl Index {
                         offsets: self.u32s(o, Kind::MihOffsets)?,
                         ids: self.u32s(i, Kind::MihIds)?,
                     };
+                    // Entry numbers in range too: a search indexes the codes by them, so an
+                    // index that opens must not hold one past the segment (found by fuzzing,
+                    // fuzz/regressions/index_patch/).
                     view.check_shape(w, s.count as usize)
+                        .and_then(|()| view.check_ids(s.count as usize))
                         .map_err(|e| format!("list {:?}: {e}", l.name))?;
                 } else {
                     let o = s
