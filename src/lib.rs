@@ -22,6 +22,8 @@
 pub mod check;
 pub mod decode;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gpu;
 mod hasher;
 pub mod index;

@@ -390,3 +390,32 @@ fn digest_lists_match_exactly_and_by_algorithm_only() {
         pdq.0
     );
 }
+
+/// A file whose checksums are right but whose MIH tables name an entry past the segment is
+/// refused at open: a search indexes the codes by those numbers and would panic (found by the
+/// `index_patch` fuzz target; fuzz/regressions/index_patch/).
+#[test]
+fn mih_id_out_of_range_is_refused_at_open() {
+    use vigil::index::format::{Kind, read_table};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.vidx");
+    build(
+        &path,
+        vec![list("l", "1", pdq_entries(9, 50))],
+        Provenance::now(),
+    )
+    .unwrap();
+    assert!(Index::open(&path).is_ok());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let ids = read_table(&bytes)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.kind == Kind::MihIds)
+        .unwrap();
+    let at = ids.offset as usize + 4 * 7;
+    bytes[at..at + 4].copy_from_slice(&50u32.to_le_bytes());
+    vigil::fuzzing::fix_checksums(&mut bytes);
+    std::fs::write(&path, &bytes).unwrap();
+    let e = Index::open(&path).expect_err("an out-of-range MIH id opened");
+    assert!(matches!(e, IndexError::Manifest { .. }), "{e}");
+}

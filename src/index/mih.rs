@@ -15,6 +15,8 @@
 
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
+
 use super::kernel::{Sink, distance};
 
 /// Bits per substring.
@@ -147,6 +149,25 @@ impl<'a> MihView<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Check that every entry number is below `n`, the segment's entry count: what a search
+    /// needs to stay in bounds (it indexes the codes by these numbers). Reads the ids once, in
+    /// parallel pieces; call after [`MihView::check_shape`].
+    pub fn check_ids(&self, n: usize) -> Result<(), MihError> {
+        const PIECE: usize = 1 << 16;
+        let bad = self
+            .ids
+            .par_chunks(PIECE)
+            .enumerate()
+            .find_first(|(_, c)| c.iter().copied().max().is_some_and(|m| m as usize >= n));
+        match bad {
+            Some((piece, c)) => {
+                let at = piece * PIECE + c.iter().position(|&i| i as usize >= n).unwrap_or(0);
+                Err(MihError::Ids(at / n.max(1)))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Full check against the codes: every entry number in range and in its own bucket.

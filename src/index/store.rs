@@ -386,6 +386,17 @@ impl Index {
         Index::from_storage(storage, name)
     }
 
+    /// Open an index held in memory (copied), with every check [`Index::open`] makes; for
+    /// the fuzz targets (`crate::fuzzing`).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Index, IndexError> {
+        Index::from_storage(Storage::heap(bytes), "<memory>".into())
+    }
+
+    /// The container's bytes (for the fuzz targets).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.storage.bytes()
+    }
+
     /// Build an index in memory from lists (for `vigil match --list`).
     pub fn from_lists(lists: Vec<NewList>, prov: Provenance) -> Result<Index, IndexError> {
         let mut buf = Cursor::new(Vec::new());
@@ -492,7 +503,11 @@ impl Index {
                         offsets: self.u32s(o, Kind::MihOffsets)?,
                         ids: self.u32s(i, Kind::MihIds)?,
                     };
+                    // Entry numbers in range too: a search indexes the codes by them, so an
+                    // index that opens must not hold one past the segment (found by fuzzing,
+                    // fuzz/regressions/index_patch/).
                     view.check_shape(w, s.count as usize)
+                        .and_then(|()| view.check_ids(s.count as usize))
                         .map_err(|e| format!("list {:?}: {e}", l.name))?;
                 } else {
                     let o = s
