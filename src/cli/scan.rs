@@ -934,15 +934,42 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
     let mut errors_w = append(&a.out, "errors.jsonl")?;
     let mut matches_w = append(&a.out, "matches.jsonl")?;
     let journal = Journal::open(&a.out, state.run)?;
+    // On a terminal: a progress bar whose total comes from a second, metadata-only walk that
+    // counts entries in the background (so the rate and ETA firm up as the count finishes).
+    let total = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let progress = (!a.quiet && io::stderr().is_terminal()).then(|| {
-        let pb = indicatif::ProgressBar::new_spinner();
+        let pb = indicatif::ProgressBar::new(0);
         pb.set_style(
             indicatif::ProgressStyle::with_template(
-                "{spinner} {pos} files  {per_sec}  {elapsed}  {msg}",
+                "{spinner} {pos}/{len} files  {per_sec}  {elapsed}  ETA {eta}  {msg}",
             )
             .expect("valid template"),
         );
         pb.enable_steady_tick(Duration::from_millis(200));
+        pb.set_position(state.recorded.len() as u64);
+        if a.paths.iter().any(|p| p == "-") {
+            // Paths on stdin can be read once only: no count, no ETA.
+            return pb;
+        }
+        let (paths, follow, onefs, total) = (
+            a.paths.clone(),
+            a.follow_symlinks,
+            a.one_file_system,
+            total.clone(),
+        );
+        std::thread::spawn(move || {
+            let walk = walk_parallel(
+                &paths,
+                &WalkOptions {
+                    follow_symlinks: follow,
+                    one_file_system: onefs,
+                    threads: 1,
+                },
+            );
+            for _ in walk {
+                total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
         pb
     });
 
@@ -1083,6 +1110,8 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         )?;
         if let Some(pb) = &progress {
             pb.inc(results.len() as u64);
+            let seen = total.load(std::sync::atomic::Ordering::Relaxed);
+            pb.set_length(seen.max(pb.position()));
             pb.set_message(format!("{} matches", counts.matches));
         }
     }

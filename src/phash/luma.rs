@@ -82,7 +82,11 @@ mod tests {
             let mut dst = vec![0u8; w];
             rgb_row_to_l(&src, &mut dst);
             for (i, &o) in dst.iter().enumerate() {
-                assert_eq!(o, rgb_to_l(src[3 * i], src[3 * i + 1], src[3 * i + 2]), "w {w} i {i}");
+                assert_eq!(
+                    o,
+                    rgb_to_l(src[3 * i], src[3 * i + 1], src[3 * i + 2]),
+                    "w {w} i {i}"
+                );
             }
         }
     }
