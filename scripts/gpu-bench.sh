@@ -183,5 +183,35 @@ case $rc in
     124 | 137) note "== gpu-bench: stopped after ${BENCH_TIMEOUT}s (exit $rc); pass a smaller --frames" ;;
     *) note "== gpu-bench: failed (exit $rc)" ;;
 esac
+
+# --- vigil scan on the GPU vs the CPU, and vigil check-gpu (issue 5) ---------------------------
+# The demo tree scanned with --backend cpu and --backend gpu: first with the adapter not yet
+# recorded by check-gpu (near matches re-hashed on the CPU oracle; recheck_changed must be 0),
+# then check-gpu, then trusted. Records and matches must equal the CPU scan's as sets.
+if [ "${GPU_SCAN:-1}" = 1 ]; then
+    export VIGIL_STATE_DIR="$tmp/state"
+    scan() { # backend out
+        "$VIGIL_BIN" scan --quiet --dihedral --backend "$1" --list demo/known.txt \
+            --list md5=demo/known-md5.txt --out "$tmp/$2" demo/images
+        note "scan $2: exit $? ($(grep -o '"images_per_s": [0-9.]*' "$tmp/$2/summary.json"))"
+        grep -A5 '"gpu": {' "$tmp/$2/summary.json" | tr -s ' \n' ' ' | tee -a "$diag"; echo | tee -a "$diag"
+    }
+    same() { # a b
+        local f ok=1
+        for f in hashes.jsonl errors.jsonl matches.jsonl; do
+            cmp -s <(sort "$tmp/$1/$f") <(sort "$tmp/$2/$f") || { ok=0; note "scan: $1/$f DIFFERS from $2/$f"; }
+        done
+        [ $ok = 1 ] && note "scan: $1 equals $2 (hashes, errors, matches as sets)"
+    }
+    note "== vigil scan: cpu vs gpu (unverified, then after check-gpu)"
+    scan cpu scan-cpu
+    scan gpu scan-gpu-unverified
+    same scan-gpu-unverified scan-cpu
+    "$VIGIL_BIN" check-gpu 2>&1 | tee "$OUT/check-gpu.txt" | tee -a "$diag"
+    scan gpu scan-gpu-verified
+    same scan-gpu-verified scan-cpu
+    cp "$tmp/scan-gpu-unverified/summary.json" "$OUT/scan-gpu-unverified-summary.json"
+    cp "$tmp/scan-gpu-verified/summary.json" "$OUT/scan-gpu-verified-summary.json"
+fi
 note "outputs: $(cd "$OUT" && ls | tr '\n' ' ')"
 exit $rc
