@@ -50,8 +50,19 @@ fn init() {
     });
 }
 
+/// FFmpeg's own message for an error code (`av_strerror`).
 fn ff_err(e: ff::Error) -> String {
-    e.to_string()
+    let code: i32 = e.into();
+    let mut buf = [0 as std::ffi::c_char; 128];
+    // SAFETY: av_strerror writes at most `buf.len()` bytes, NUL-terminated, into `buf`.
+    let ok = unsafe { ffi::av_strerror(code, buf.as_mut_ptr(), buf.len()) } == 0;
+    // SAFETY: `buf` is NUL-terminated (zeroed, and av_strerror terminates what it writes).
+    let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy();
+    if ok && !text.trim().is_empty() {
+        text.into_owned()
+    } else {
+        format!("FFmpeg error {code}")
+    }
 }
 
 /// An opened video: demuxer, decoder and what upstream reads from them.
@@ -61,6 +72,9 @@ pub(crate) struct Source {
     stream_index: usize,
     pub(crate) info: VideoInfo,
     deadline: Option<Instant>,
+    /// Stream start time and time base, for the truncation check.
+    start_pts: i64,
+    time_base: (i32, i32),
 }
 
 /// Open `path` and its first video stream.
@@ -194,12 +208,19 @@ pub(crate) fn open(path: &Path, opts: &VpdqOptions, start: Instant) -> Result<So
         codec: codec.name().to_owned(),
         duration_seconds,
     };
+    let start_pts = stream.start_time();
     Ok(Source {
         input,
         decoder,
         stream_index,
         info,
         deadline,
+        start_pts: if start_pts == ffi::AV_NOPTS_VALUE {
+            0
+        } else {
+            start_pts
+        },
+        time_base: (tb.numerator(), tb.denominator()),
     })
 }
 
@@ -276,9 +297,18 @@ pub(crate) struct RunEnd {
     pub(crate) frames_decoded: u64,
     pub(crate) truncated: Option<Budget>,
     pub(crate) read_error: Option<String>,
+    /// Largest `best_effort_timestamp` seen, in stream time-base units.
+    pub(crate) last_pts: Option<i64>,
 }
 
 impl Source {
+    /// Seconds from the stream's start to the frame at `pts`.
+    pub(crate) fn seconds(&self, pts: i64) -> Option<f64> {
+        let (num, den) = self.time_base;
+        (den != 0)
+            .then(|| (pts.saturating_sub(self.start_pts)) as f64 * f64::from(num) / f64::from(den))
+    }
+
     /// Decode to the end (or a budget). For each selected frame, `target(frame_number)`
     /// returns a buffer of `3 × width × height` bytes that receives the RGB24 pixels, then
     /// `done(frame_number, buffer)` takes it back.
@@ -313,6 +343,9 @@ impl Source {
                     }
                 }
                 end.frames_decoded += 1;
+                if let Some(t) = frame.timestamp() {
+                    end.last_pts = Some(end.last_pts.map_or(t, |m| m.max(t)));
+                }
                 // SAFETY: the decoder's AVCodecContext is live; reading an int.
                 let number = i64::from(unsafe { (*decoder.as_ptr()).frame_number }) - 1;
                 if number >= 0 && (number as u64) % frame_mod == 0 {

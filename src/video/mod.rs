@@ -193,6 +193,19 @@ pub enum VideoError {
     /// The stream decoded to no frame at all.
     #[error("no frame decoded")]
     NoFrames,
+    /// The file ends well before the duration its video stream declares (a cut download):
+    /// the frames before the cut are in `partial`.
+    #[error(
+        "truncated file: frames end at {decoded_seconds:.3} s of a declared {declared_seconds:.3} s"
+    )]
+    Truncated {
+        /// Time of the last decoded frame.
+        decoded_seconds: f64,
+        /// The stream's declared duration.
+        declared_seconds: f64,
+        /// What was hashed before the cut.
+        partial: Box<VpdqHashes>,
+    },
     /// The engine failed on a batch.
     #[error("hashing failed: {0}")]
     Hash(#[from] EngineError),
@@ -306,11 +319,29 @@ pub fn hash_file_with(
     if end.frames_decoded == 0 && end.truncated.is_none() {
         return Err(VideoError::NoFrames);
     }
-    Ok(VpdqHashes {
+    let last = end.last_pts.and_then(|p| source.seconds(p));
+    let hashes = VpdqHashes {
         frames,
         info,
         frames_decoded: end.frames_decoded,
         truncated: end.truncated,
         read_error: end.read_error,
-    })
+    };
+    // A file cut short: the stream's own declared duration (mp4/mov/avi state one; Matroska
+    // usually only has the container's, which may be the audio's, so it is not used) runs
+    // past the last decoded frame by more than two frames and 2%.
+    if let (None, Some(declared), Some(last)) =
+        (hashes.truncated, hashes.info.duration_seconds, last)
+    {
+        let frame = 1.0 / hashes.info.fps;
+        let slack = (2.0 * frame).max(0.02 * declared);
+        if last + frame < declared - slack {
+            return Err(VideoError::Truncated {
+                decoded_seconds: last + frame,
+                declared_seconds: declared,
+                partial: Box::new(hashes),
+            });
+        }
+    }
+    Ok(hashes)
 }
