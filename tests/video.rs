@@ -61,11 +61,13 @@ fn golden_clips_equal_pip_vpdq() {
 }
 
 #[test]
-fn scalar_oracle_and_small_batches_give_the_same_lines() {
+fn scalar_oracle_small_batches_and_slice_threads_give_the_same_lines() {
     let engine = Engine::new(Backend::Scalar).unwrap();
+    // Upstream's slice threading instead of frame threads: the same frames.
     let o = VpdqOptions {
         seconds_per_hash: 0.0,
         batch_frames: 3,
+        frame_threads: false,
         ..VpdqOptions::default()
     };
     let h = video::hash_file(&data(CLIPS[0]), &o, &engine).unwrap();

@@ -45,6 +45,10 @@ pub struct VideoOptions {
     /// What hashes the frames.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
+    /// Decode with upstream's slice threading only (no frame threads): for timing; the
+    /// output is the same.
+    #[arg(long, hide = true)]
+    upstream_threads: bool,
 }
 
 impl VideoOptions {
@@ -68,6 +72,7 @@ impl VideoOptions {
             downsample,
             max_frames: self.max_frames,
             max_duration,
+            frame_threads: !self.upstream_threads,
             ..VpdqOptions::default()
         })
     }

@@ -51,6 +51,9 @@ pub struct VpdqOptions {
     pub max_pixels: u64,
     /// Frames per hashing batch (capped so a batch holds at most 64 MiB of pixels).
     pub batch_frames: usize,
+    /// Decode with frame threads where that cannot change the output (video stream 0); else
+    /// upstream's slice threading. The frames are the same either way.
+    pub frame_threads: bool,
 }
 
 impl Default for VpdqOptions {
@@ -62,6 +65,7 @@ impl Default for VpdqOptions {
             max_duration: None,
             max_pixels: DEFAULT_MAX_PIXELS,
             batch_frames: 32,
+            frame_threads: true,
         }
     }
 }
