@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+mod common;
+
 use vigil::video::{self, Budget, VideoError, VpdqOptions};
 use vigil::{Backend, Engine};
 
@@ -75,6 +77,26 @@ fn scalar_oracle_small_batches_and_slice_threads_give_the_same_lines() {
         video::write_vpdq(&h.frames),
         expected("tiny-h264-16fps.mp4.s0.txt")
     );
+}
+
+#[test]
+fn gpu_batches_give_the_same_lines() {
+    // Any adapter (lavapipe in CI): frames go through Engine::hash_batch on the GPU path.
+    let Some(engine) = common::gpu_engine() else {
+        return;
+    };
+    for (clip, tag, sph, size) in [
+        (CLIPS[0], "s0", 0.0, None),
+        (CLIPS[1], "s0.d32", 0.0, Some(32)),
+    ] {
+        let h = video::hash_file(&data(clip), &opts(sph, size), &engine).unwrap();
+        assert_eq!(
+            video::write_vpdq(&h.frames),
+            expected(&format!("{clip}.{tag}.txt")),
+            "{clip} {tag}"
+        );
+    }
+    common::only_gpu(engine.counters(), 40 + 29);
 }
 
 #[test]
