@@ -33,6 +33,7 @@ mod pixels;
 pub mod scan;
 pub mod simd;
 pub mod synth;
+pub mod video;
 
 pub use engine::{Backend, Counters, Engine, EngineError};
 pub use hasher::{

@@ -1,5 +1,5 @@
 //! Command-line parsing and dispatch. Exit codes follow conventions.md: 0 success, 2 when any
-//! input failed (`vigil match`: 0 matches, 1 none, 2 failures, 3 both), 64 and up for fatal
+//! input failed (`vigil match` and `vigil video match`: 0 matches, 1 none, 2 failures, 3 both), 64 and up for fatal
 //! errors (64 bad arguments or unreadable lists/index, 74 output not writable).
 
 mod bench;
@@ -8,6 +8,7 @@ mod index;
 mod matching;
 mod output;
 mod scan;
+mod video;
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +55,9 @@ enum Command {
     /// end to end, CPU for comparison), the phase split and the host-to-device copy rate.
     /// Writes report.md and report.json (see scripts/gpu-bench.sh).
     GpuBench(bench::BenchArgs),
+    /// Videos: vPDQ hashes (`video hash`) and bag-of-frames matching (`video match`).
+    #[command(subcommand)]
+    Video(video::VideoCmd),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -74,6 +78,7 @@ pub fn main() -> i32 {
         Command::ScanWorker(args) => scan::worker(args),
         Command::GpuBench(args) => bench::run(args),
         Command::CheckGpu => check_gpu(),
+        Command::Video(cmd) => video::run(cmd),
         Command::Info => {
             info();
             Ok(0)

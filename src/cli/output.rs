@@ -46,7 +46,7 @@ pub struct Record {
 }
 
 /// The `path` text (lossy) and, for a name that is not UTF-8, its exact bytes in base64.
-fn path_fields(path: &Path) -> (String, Option<String>) {
+pub(crate) fn path_fields(path: &Path) -> (String, Option<String>) {
     match path.to_str() {
         Some(s) => (s.to_owned(), None),
         None => (

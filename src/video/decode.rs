@@ -1,0 +1,462 @@
+//! Decoding with FFmpeg's libraries, as upstream vPDQ does (`pdq-spec.md` §2.1–2.2,
+//! `vpdq/cpp/vpdq/cpp/hashing/{ffmpegwrapper,filehasher}.cpp`):
+//!
+//! - the first `AVMEDIA_TYPE_VIDEO` stream; its decoder with slice threading (thread count
+//!   auto) when the codec has it, else one thread — or, with [`VpdqOptions::frame_threads`]
+//!   and the video as stream 0, frame threading (same frames, faster on several cores);
+//! - fps = `avg_frame_rate`, or `r_frame_rate` when that is 0;
+//! - packets read with `av_read_frame` until it fails (any error ends the stream, as
+//!   upstream); a decoder error (send or receive) fails the video;
+//! - the decoder is flushed at the end only when the video stream is stream 0: upstream
+//!   "flushes" by sending the blank packet `av_read_frame` leaves behind, whose
+//!   `stream_index` is 0, so for any other stream the flush packet is dropped and the frames
+//!   still inside the decoder are never output. Reproduced so frame counts stay equal;
+//! - frame number = the codec context's `frame_number - 1` after each received frame;
+//! - each selected frame through `sws_scale` to RGB24 with `SWS_AREA`, source size and
+//!   format those of the decoded frame (upstream takes the codec context's at the start,
+//!   the same for every stream whose geometry does not change; a frame of another size or
+//!   format gets a scaler of its own here rather than a read past its planes), destination the
+//!   stream's `codecpar` size or the downsample size, rows packed (stride = 3 × width, as
+//!   `av_frame_get_buffer(…, 1)`).
+//!
+//! The file is opened by vigil (`O_NOFOLLOW | O_NONBLOCK`, regular files only) and handed to
+//! FFmpeg as custom I/O, with `protocol_whitelist` set so no demuxer (HLS, concat, …) can open
+//! another file or a network address.
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::ptr;
+use std::sync::Once;
+use std::time::Instant;
+
+use ff::ffi;
+use ffmpeg_next as ff;
+
+use super::{Budget, VideoError, VideoInfo, VpdqOptions};
+
+static INIT: Once = Once::new();
+
+/// Silence FFmpeg's logging (process-wide): failures come back as [`VideoError`]s. Set
+/// `VIGIL_FFMPEG_LOG` to an `av_log` level (e.g. 24 = warning, 48 = debug) to see it.
+fn init() {
+    INIT.call_once(|| {
+        let level = std::env::var("VIGIL_FFMPEG_LOG")
+            .ok()
+            .and_then(|v| v.parse::<i32>().ok())
+            .unwrap_or(ffi::AV_LOG_QUIET);
+        // SAFETY: av_log_set_level only stores an int in a global.
+        unsafe { ffi::av_log_set_level(level) };
+    });
+}
+
+/// FFmpeg's own message for an error code (`av_strerror`).
+fn ff_err(e: ff::Error) -> String {
+    let code: i32 = e.into();
+    let mut buf = [0 as std::ffi::c_char; 128];
+    // SAFETY: av_strerror writes at most `buf.len()` bytes, NUL-terminated, into `buf`.
+    let ok = unsafe { ffi::av_strerror(code, buf.as_mut_ptr(), buf.len()) } == 0;
+    // SAFETY: `buf` is NUL-terminated (zeroed, and av_strerror terminates what it writes).
+    let text = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy();
+    if ok && !text.trim().is_empty() {
+        text.into_owned()
+    } else {
+        format!("FFmpeg error {code}")
+    }
+}
+
+/// An opened video: demuxer, decoder and what upstream reads from them.
+pub(crate) struct Source {
+    input: ff::format::context::Input,
+    decoder: ff::decoder::Video,
+    stream_index: usize,
+    pub(crate) info: VideoInfo,
+    deadline: Option<Instant>,
+    /// Stream start time and time base, for the truncation check.
+    start_pts: i64,
+    time_base: (i32, i32),
+}
+
+/// Open `path` and its first video stream.
+pub(crate) fn open(path: &Path, opts: &VpdqOptions, start: Instant) -> Result<Source, VideoError> {
+    init();
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                VideoError::NotRegular {
+                    kind: "symbolic link",
+                }
+            } else {
+                VideoError::Io(e)
+            }
+        })?;
+    let meta = file.metadata().map_err(VideoError::Io)?;
+    if !meta.file_type().is_file() {
+        return Err(VideoError::NotRegular {
+            kind: crate::scan::file_kind(&meta),
+        });
+    }
+    if meta.len() == 0 {
+        return Err(VideoError::Empty);
+    }
+    let deadline = opts.max_duration.map(|d| start + d);
+    let io = ff::format::context::StreamIo::from_read_seek(file)
+        .map_err(|e| VideoError::Open(ff_err(e)))?;
+    let mut options = ff::Dictionary::new();
+    // No nested opens: FFmpeg only accepts protocols on this list, and "none" names none.
+    options.set("protocol_whitelist", "none");
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let input = ff::format::input_from_stream_with_interrupt(
+        io,
+        name.as_deref().filter(|n| !n.contains('\0')),
+        Some(options),
+        move || deadline.is_some_and(|d| Instant::now() >= d),
+    )
+    .map_err(|e| match e {
+        ff::Error::Exit => VideoError::Timeout,
+        e => VideoError::Open(ff_err(e)),
+    })?;
+
+    let Some(stream) = input
+        .streams()
+        .find(|s| s.parameters().medium() == ff::media::Type::Video)
+    else {
+        return Err(VideoError::NoVideoStream);
+    };
+    let stream_index = stream.index();
+    let params = stream.parameters();
+    // SAFETY: `params` wraps the stream's live AVCodecParameters; reading two ints.
+    let (src_w, src_h) = unsafe { ((*params.as_ptr()).width, (*params.as_ptr()).height) };
+    if src_w <= 0 || src_h <= 0 {
+        return Err(VideoError::ZeroDimensions);
+    }
+    let (width, height) = match opts.downsample {
+        Some((w, h)) => (w, h),
+        None => (src_w as u32, src_h as u32),
+    };
+    if width < 5 || height < 5 {
+        return Err(VideoError::TooSmall { width, height });
+    }
+    check_pixels(src_w as u32, src_h as u32, opts)?;
+    check_pixels(width, height, opts)?;
+
+    let codec_id = params.id();
+    let Some(codec) = ff::decoder::find(codec_id) else {
+        return Err(VideoError::NoDecoder {
+            codec: format!("{codec_id:?}").to_ascii_lowercase(),
+        });
+    };
+    let mut ctx = ff::codec::Context::new_with_codec(codec);
+    ctx.set_parameters(params)
+        .map_err(|e| VideoError::Open(ff_err(e)))?;
+    let caps = codec.capabilities();
+    if opts.frame_threads
+        && stream_index == 0
+        && caps.contains(ff::codec::Capabilities::FRAME_THREADS)
+    {
+        // Frame threads decode the same pixels in the same order (FFmpeg's frame threading
+        // is bit-exact), but hold more frames back until the end-of-stream flush. Upstream's
+        // flush reaches only stream 0, so only there may they be used without losing frames
+        // that upstream outputs.
+        ctx.set_threading(ff::codec::threading::Config {
+            kind: ff::codec::threading::Type::Frame,
+            count: 0,
+            ..Default::default()
+        });
+    } else if caps.contains(ff::codec::Capabilities::SLICE_THREADS) {
+        ctx.set_threading(ff::codec::threading::Config {
+            kind: ff::codec::threading::Type::Slice,
+            count: 0,
+            ..Default::default()
+        });
+    } else {
+        ctx.set_threading(ff::codec::threading::Config {
+            kind: ff::codec::threading::Type::None,
+            count: 1,
+            ..Default::default()
+        });
+    }
+    let decoder = ctx
+        .decoder()
+        .open_as(codec)
+        .and_then(|o| o.video())
+        .map_err(|e| VideoError::Open(ff_err(e)))?;
+
+    let mut rate = stream.avg_frame_rate();
+    if rate.numerator() == 0 || rate.denominator() == 0 {
+        rate = stream.rate();
+    }
+    let fps = if rate.denominator() == 0 {
+        f64::NAN
+    } else {
+        f64::from(rate.numerator()) / f64::from(rate.denominator())
+    };
+    if !fps.is_finite() || fps <= 0.0 {
+        return Err(VideoError::NoFrameRate);
+    }
+    // Upstream: (int)(secondsPerHash * frameRate), 0 → 1.
+    let product = opts.seconds_per_hash * fps;
+    let frame_mod = if product >= 1.0 {
+        product.min(i32::MAX as f64) as u64
+    } else {
+        1
+    };
+    let tb = stream.time_base();
+    let duration = stream.duration();
+    let duration_seconds = (duration > 0 && tb.denominator() != 0)
+        .then(|| duration as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator()));
+    let info = VideoInfo {
+        width,
+        height,
+        source_width: src_w as u32,
+        source_height: src_h as u32,
+        fps,
+        frame_mod,
+        stream_index,
+        codec: codec.name().to_owned(),
+        duration_seconds,
+    };
+    let start_pts = stream.start_time();
+    Ok(Source {
+        input,
+        decoder,
+        stream_index,
+        info,
+        deadline,
+        start_pts: if start_pts == ffi::AV_NOPTS_VALUE {
+            0
+        } else {
+            start_pts
+        },
+        time_base: (tb.numerator(), tb.denominator()),
+    })
+}
+
+fn check_pixels(width: u32, height: u32, opts: &VpdqOptions) -> Result<(), VideoError> {
+    if u64::from(width) * u64::from(height) > opts.max_pixels {
+        return Err(VideoError::TooLarge {
+            width,
+            height,
+            max_pixels: opts.max_pixels,
+        });
+    }
+    Ok(())
+}
+
+/// An `SwsContext` for one source geometry, freed on drop.
+struct Scaler {
+    ctx: *mut ffi::SwsContext,
+    key: (i32, i32, i32),
+}
+
+impl Scaler {
+    fn new(key: (i32, i32, i32), dst_w: u32, dst_h: u32) -> Result<Scaler, VideoError> {
+        // SAFETY: plain constructor; sizes and formats are checked by swscale, which returns
+        // null for anything it cannot convert. The pixel format comes from the decoder, so it
+        // is a valid AVPixelFormat value.
+        let ctx = unsafe {
+            ffi::sws_getContext(
+                key.0,
+                key.1,
+                std::mem::transmute::<i32, ffi::AVPixelFormat>(key.2),
+                dst_w as i32,
+                dst_h as i32,
+                ffi::AVPixelFormat::AV_PIX_FMT_RGB24,
+                ffi::SWS_AREA,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null(),
+            )
+        };
+        if ctx.is_null() {
+            let fmt = pix_fmt_name(key.2);
+            return Err(VideoError::Scale(format!(
+                "cannot convert {}x{} {fmt} to RGB24",
+                key.0, key.1
+            )));
+        }
+        Ok(Scaler { ctx, key })
+    }
+}
+
+impl Drop for Scaler {
+    fn drop(&mut self) {
+        // SAFETY: `ctx` came from sws_getContext and is freed once, here.
+        unsafe { ffi::sws_freeContext(self.ctx) };
+    }
+}
+
+fn pix_fmt_name(fmt: i32) -> String {
+    // SAFETY: av_get_pix_fmt_name returns null or a static NUL-terminated string; the
+    // transmute is guarded by the caller getting `fmt` from FFmpeg.
+    unsafe {
+        let p = ffi::av_get_pix_fmt_name(std::mem::transmute::<i32, ffi::AVPixelFormat>(fmt));
+        if p.is_null() {
+            format!("pixel format {fmt}")
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// How decoding ended.
+#[derive(Debug, Default)]
+pub(crate) struct RunEnd {
+    pub(crate) frames_decoded: u64,
+    pub(crate) truncated: Option<Budget>,
+    pub(crate) read_error: Option<String>,
+    /// Largest `best_effort_timestamp` seen, in stream time-base units.
+    pub(crate) last_pts: Option<i64>,
+}
+
+impl Source {
+    /// Seconds from the stream's start to the frame at `pts`.
+    pub(crate) fn seconds(&self, pts: i64) -> Option<f64> {
+        let (num, den) = self.time_base;
+        (den != 0)
+            .then(|| (pts.saturating_sub(self.start_pts)) as f64 * f64::from(num) / f64::from(den))
+    }
+
+    /// Decode to the end (or a budget). For each selected frame, `target(frame_number)`
+    /// returns a buffer of `3 × width × height` bytes that receives the RGB24 pixels, then
+    /// `done(frame_number, buffer)` takes it back.
+    pub(crate) fn run(
+        &mut self,
+        opts: &VpdqOptions,
+        mut target: impl FnMut() -> Vec<u8>,
+        mut done: impl FnMut(u64, Vec<u8>) -> Result<(), VideoError>,
+    ) -> Result<RunEnd, VideoError> {
+        let mut end = RunEnd::default();
+        let (dst_w, dst_h) = (self.info.width, self.info.height);
+        let mut scaler: Option<Scaler> = None;
+        let mut frame = ff::frame::Video::empty();
+        let mut packet = ff::Packet::empty();
+        let frame_mod = self.info.frame_mod;
+        let deadline = self.deadline;
+        let over_time = move || deadline.is_some_and(|d| Instant::now() >= d);
+
+        let mut drain = |decoder: &mut ff::decoder::Video,
+                         end: &mut RunEnd|
+         -> Result<bool, VideoError> {
+            loop {
+                match decoder.receive_frame(&mut frame) {
+                    Ok(()) => {}
+                    Err(ff::Error::Eof) => return Ok(true),
+                    Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => return Ok(true),
+                    Err(e) => {
+                        return Err(VideoError::Decode {
+                            frame: end.frames_decoded,
+                            message: ff_err(e),
+                        });
+                    }
+                }
+                end.frames_decoded += 1;
+                if let Some(t) = frame.timestamp() {
+                    end.last_pts = Some(end.last_pts.map_or(t, |m| m.max(t)));
+                }
+                // SAFETY: the decoder's AVCodecContext is live; reading an int.
+                let number = i64::from(unsafe { (*decoder.as_ptr()).frame_number }) - 1;
+                if number >= 0 && (number as u64) % frame_mod == 0 {
+                    // SAFETY: `frame` holds the frame just received; reading its geometry.
+                    let (fw, fh, ffmt) = unsafe {
+                        let f = frame.as_ptr();
+                        ((*f).width, (*f).height, (*f).format)
+                    };
+                    if fw <= 0 || fh <= 0 {
+                        return Err(VideoError::Decode {
+                            frame: number as u64,
+                            message: "decoded frame has no pixels".into(),
+                        });
+                    }
+                    check_pixels(fw as u32, fh as u32, opts)?;
+                    let want = (fw, fh, ffmt);
+                    if scaler.as_ref().is_none_or(|s| s.key != want) {
+                        scaler = Some(Scaler::new(want, dst_w, dst_h)?);
+                    }
+                    let s = scaler.as_ref().expect("scaler just made");
+                    let mut buf = target();
+                    debug_assert_eq!(buf.len(), 3 * dst_w as usize * dst_h as usize);
+                    let dst_data = [
+                        buf.as_mut_ptr(),
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                    ];
+                    let dst_stride = [3 * dst_w as i32, 0, 0, 0];
+                    // SAFETY: the scaler was made for exactly this frame's width, height and
+                    // format, so it reads `fh` rows of the frame's own planes; it writes
+                    // `dst_h` rows of `3 × dst_w` bytes into `buf`, which holds that many.
+                    let rows = unsafe {
+                        let f = frame.as_ptr();
+                        ffi::sws_scale(
+                            s.ctx,
+                            (*f).data.as_ptr() as *const *const u8,
+                            (*f).linesize.as_ptr(),
+                            0,
+                            fh,
+                            dst_data.as_ptr(),
+                            dst_stride.as_ptr(),
+                        )
+                    };
+                    if rows <= 0 {
+                        return Err(VideoError::Scale(format!(
+                            "sws_scale failed on frame {number}"
+                        )));
+                    }
+                    done(number as u64, buf)?;
+                }
+                if opts.max_frames.is_some_and(|m| end.frames_decoded >= m) {
+                    end.truncated = Some(Budget::Frames);
+                    return Ok(false);
+                }
+                if over_time() {
+                    end.truncated = Some(Budget::Time);
+                    return Ok(false);
+                }
+            }
+        };
+
+        loop {
+            if over_time() {
+                end.truncated = Some(Budget::Time);
+                return Ok(end);
+            }
+            match packet.read(&mut self.input) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => break,
+                Err(ff::Error::Exit) if over_time() => {
+                    end.truncated = Some(Budget::Time);
+                    return Ok(end);
+                }
+                Err(e) => {
+                    end.read_error = Some(ff_err(e));
+                    break;
+                }
+            }
+            if packet.stream() != self.stream_index {
+                continue;
+            }
+            self.decoder
+                .send_packet(&packet)
+                .map_err(|e| VideoError::Decode {
+                    frame: end.frames_decoded,
+                    message: format!("cannot send packet to decoder: {}", ff_err(e)),
+                })?;
+            if !drain(&mut self.decoder, &mut end)? {
+                return Ok(end);
+            }
+        }
+        if self.stream_index == 0 {
+            self.decoder.send_eof().map_err(|e| VideoError::Decode {
+                frame: end.frames_decoded,
+                message: format!("cannot flush decoder: {}", ff_err(e)),
+            })?;
+            drain(&mut self.decoder, &mut end)?;
+        }
+        Ok(end)
+    }
+}

@@ -1,0 +1,351 @@
+//! Video: vPDQ-compatible frame hashing (`pdq-spec.md` §2) and matching.
+//!
+//! ```text
+//! file ──► decode::open (O_NOFOLLOW, custom I/O, no nested protocols) ──► first video stream
+//!      ──► decode::Source::run: av_read_frame → decoder → frame_number % frameMod == 0
+//!          → sws_scale RGB24, SWS_AREA (native or N×N)            [decoding thread]
+//!      ──► batches of frames ──► Engine::hash_batch (CPU SIMD / GPU)  [hashing thread]
+//!      ──► VpdqFrame { frame_number, quality, hash, timestamp }
+//! ```
+//!
+//! Decoding and hashing overlap: the calling thread decodes and converts while a second
+//! thread hashes the previous batch through the [`Engine`] (rayon on the CPU path, one GPU
+//! submission per batch on the GPU path). Frame buffers are recycled between the two.
+//!
+//! Budgets ([`VpdqOptions::max_frames`], [`VpdqOptions::max_duration`]) stop decoding
+//! early; what was hashed is kept and [`VpdqHashes::truncated`] says which budget stopped
+//! it. The time budget also interrupts a stalled demuxer read. A decoder that crashes or
+//! hangs inside one call is not contained here: the caller isolates decoding in a child
+//! process for that (see `ARCHITECTURE.md`).
+
+mod decode;
+pub mod vpdq;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::{Engine, EngineError, ImageView};
+
+pub use vpdq::{
+    MatchOptions, MatchPercent, ParseVpdqError, Semantics, VpdqFrame, format_timestamp,
+    match_percent, parse_vpdq, write_vpdq,
+};
+
+/// Largest frame accepted by default (width × height): 8K UHD is 33 Mpx.
+pub const DEFAULT_MAX_PIXELS: u64 = 1 << 26;
+
+/// How to hash a video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VpdqOptions {
+    /// Seconds between hashed frames; `0` hashes every frame. Upstream rule: frames with
+    /// `frame_number % (int)(seconds_per_hash × fps) == 0`, the modulus forced to 1 when 0.
+    pub seconds_per_hash: f64,
+    /// Scale frames to exactly this width × height before hashing (aspect not kept), as
+    /// upstream's downsample; `None` hashes at the stream's size.
+    pub downsample: Option<(u32, u32)>,
+    /// Stop after this many decoded frames (hashed or not); the result is marked truncated.
+    pub max_frames: Option<u64>,
+    /// Stop after this much wall time from the start of the open; marked truncated.
+    pub max_duration: Option<Duration>,
+    /// Refuse streams or frames larger than this many pixels.
+    pub max_pixels: u64,
+    /// Frames per hashing batch (capped so a batch holds at most 64 MiB of pixels).
+    pub batch_frames: usize,
+    /// Decode with frame threads where that cannot change the output (video stream 0); else
+    /// upstream's slice threading. The frames are the same either way.
+    pub frame_threads: bool,
+}
+
+impl Default for VpdqOptions {
+    fn default() -> Self {
+        VpdqOptions {
+            seconds_per_hash: 1.0,
+            downsample: None,
+            max_frames: None,
+            max_duration: None,
+            max_pixels: DEFAULT_MAX_PIXELS,
+            batch_frames: 32,
+            frame_threads: true,
+        }
+    }
+}
+
+/// Which budget stopped a video early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// [`VpdqOptions::max_frames`].
+    Frames,
+    /// [`VpdqOptions::max_duration`].
+    Time,
+}
+
+impl Budget {
+    /// `frames` or `time`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Budget::Frames => "frames",
+            Budget::Time => "time",
+        }
+    }
+}
+
+/// What was found in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    /// Width of the hashed frames (the stream's, or the downsample width).
+    pub width: u32,
+    /// Height of the hashed frames.
+    pub height: u32,
+    /// The stream's width (`codecpar`).
+    pub source_width: u32,
+    /// The stream's height.
+    pub source_height: u32,
+    /// Frames per second as upstream reads it (`avg_frame_rate`, else `r_frame_rate`).
+    pub fps: f64,
+    /// Every `frame_mod`-th frame is hashed.
+    pub frame_mod: u64,
+    /// Index of the video stream in the container.
+    pub stream_index: usize,
+    /// FFmpeg's decoder name (`h264`, `vp9`, …).
+    pub codec: String,
+    /// The stream's duration, when the container states it.
+    pub duration_seconds: Option<f64>,
+}
+
+/// The vPDQ hash of one video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VpdqHashes {
+    /// Hashed frames in frame-number order.
+    pub frames: Vec<VpdqFrame>,
+    /// Stream facts.
+    pub info: VideoInfo,
+    /// Frames the decoder produced (hashed or not).
+    pub frames_decoded: u64,
+    /// Set when a budget stopped decoding before the end.
+    pub truncated: Option<Budget>,
+    /// The demuxer stopped on an error other than end of file (upstream treats any read
+    /// error as the end; the frames before it are kept).
+    pub read_error: Option<String>,
+}
+
+/// Why a video could not be hashed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VideoError {
+    /// The file could not be opened or read.
+    #[error("{0}")]
+    Io(#[source] std::io::Error),
+    /// Not a regular file.
+    #[error("not a regular file ({kind})")]
+    NotRegular {
+        /// What it is.
+        kind: &'static str,
+    },
+    /// Zero bytes.
+    #[error("empty file")]
+    Empty,
+    /// FFmpeg could not open it as a container, or could not open the decoder.
+    #[error("cannot open as video: {0}")]
+    Open(String),
+    /// The container has no video stream (audio only, data, …).
+    #[error("no video stream")]
+    NoVideoStream,
+    /// The stream states a zero width or height.
+    #[error("video stream has zero width or height")]
+    ZeroDimensions,
+    /// No decoder for the codec in this FFmpeg build.
+    #[error("unsupported codec {codec}")]
+    NoDecoder {
+        /// FFmpeg's codec id, lowercase.
+        codec: String,
+    },
+    /// Neither `avg_frame_rate` nor `r_frame_rate` is a positive rate.
+    #[error("video has no frame rate")]
+    NoFrameRate,
+    /// Frames smaller than PDQ's 5×5 minimum (upstream refuses them too).
+    #[error("frames of {width}x{height} are below the 5x5 minimum")]
+    TooSmall {
+        /// Hash width.
+        width: u32,
+        /// Hash height.
+        height: u32,
+    },
+    /// A stream or frame over [`VpdqOptions::max_pixels`].
+    #[error("frame of {width}x{height} exceeds the {max_pixels}-pixel limit")]
+    TooLarge {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// The limit.
+        max_pixels: u64,
+    },
+    /// The decoder refused a packet or failed to output a frame (upstream fails the video).
+    #[error("decode error after {frame} frames: {message}")]
+    Decode {
+        /// Frames decoded before the error.
+        frame: u64,
+        /// FFmpeg's message.
+        message: String,
+    },
+    /// swscale could not convert a frame.
+    #[error("{0}")]
+    Scale(String),
+    /// The time budget ran out while opening.
+    #[error("time budget exhausted while opening")]
+    Timeout,
+    /// The stream decoded to no frame at all.
+    #[error("no frame decoded")]
+    NoFrames,
+    /// The file ends well before the duration its video stream declares (a cut download):
+    /// the frames before the cut are in `partial`.
+    #[error(
+        "truncated file: frames end at {decoded_seconds:.3} s of a declared {declared_seconds:.3} s"
+    )]
+    Truncated {
+        /// Time of the last decoded frame.
+        decoded_seconds: f64,
+        /// The stream's declared duration.
+        declared_seconds: f64,
+        /// What was hashed before the cut.
+        partial: Box<VpdqHashes>,
+    },
+    /// The engine failed on a batch.
+    #[error("hashing failed: {0}")]
+    Hash(#[from] EngineError),
+}
+
+/// Hash a video file (see the module docs). `engine` hashes the frames.
+pub fn hash_file(
+    path: &Path,
+    opts: &VpdqOptions,
+    engine: &Engine,
+) -> Result<VpdqHashes, VideoError> {
+    hash_file_with(path, opts, engine, |_| {})
+}
+
+/// As [`hash_file`], and `on_batch` sees each batch of hashed frames as soon as it is
+/// hashed (on the hashing thread), for callers that match while decoding goes on.
+pub fn hash_file_with(
+    path: &Path,
+    opts: &VpdqOptions,
+    engine: &Engine,
+    mut on_batch: impl FnMut(&[VpdqFrame]) + Send,
+) -> Result<VpdqHashes, VideoError> {
+    let start = Instant::now();
+    let mut source = decode::open(path, opts, start)?;
+    let info = source.info.clone();
+    let (w, h) = (info.width, info.height);
+    let frame_bytes = 3 * w as usize * h as usize;
+    let batch_cap = opts
+        .batch_frames
+        .clamp(1, 1024)
+        .min(((64usize << 20) / frame_bytes).max(1));
+    let fps32 = info.fps as f32;
+
+    struct Batch {
+        numbers: Vec<u64>,
+        bufs: Vec<Vec<u8>>,
+    }
+
+    let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(1);
+    let (pool_tx, pool_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+
+    let (end, frames) = std::thread::scope(|s| {
+        let hasher = s.spawn(move || -> Result<Vec<VpdqFrame>, VideoError> {
+            let mut frames = Vec::new();
+            for batch in batch_rx {
+                let views: Vec<ImageView<'_>> = batch
+                    .bufs
+                    .iter()
+                    .map(|b| ImageView::rgb8(b, w, h, 3 * w as usize).expect("sized buffer"))
+                    .collect();
+                let outs = engine.hash_batch(&views);
+                let first = frames.len();
+                for (n, out) in batch.numbers.iter().zip(outs) {
+                    let out = out?;
+                    frames.push(VpdqFrame {
+                        frame_number: *n,
+                        quality: out.quality,
+                        hash: out.hash,
+                        timestamp: *n as f32 / fps32,
+                    });
+                }
+                on_batch(&frames[first..]);
+                drop(views);
+                for b in batch.bufs {
+                    let _ = pool_tx.send(b);
+                }
+            }
+            Ok(frames)
+        });
+
+        let mut current = Batch {
+            numbers: Vec::with_capacity(batch_cap),
+            bufs: Vec::with_capacity(batch_cap),
+        };
+        let mut hasher_gone = false;
+        let end = source.run(
+            opts,
+            || {
+                pool_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| vec![0u8; frame_bytes])
+            },
+            |n, buf| {
+                current.numbers.push(n);
+                current.bufs.push(buf);
+                if current.bufs.len() >= batch_cap {
+                    let full = std::mem::replace(
+                        &mut current,
+                        Batch {
+                            numbers: Vec::with_capacity(batch_cap),
+                            bufs: Vec::with_capacity(batch_cap),
+                        },
+                    );
+                    if batch_tx.send(full).is_err() {
+                        // The hashing thread stopped on an error; it reports it below.
+                        hasher_gone = true;
+                    }
+                }
+                Ok(())
+            },
+        );
+        if !current.bufs.is_empty() && !hasher_gone {
+            let _ = batch_tx.send(current);
+        }
+        drop(batch_tx);
+        let frames = hasher.join().expect("hashing thread panicked");
+        (end, frames)
+    });
+    let frames = frames?;
+    let end = end?;
+    if end.frames_decoded == 0 && end.truncated.is_none() {
+        return Err(VideoError::NoFrames);
+    }
+    let last = end.last_pts.and_then(|p| source.seconds(p));
+    let hashes = VpdqHashes {
+        frames,
+        info,
+        frames_decoded: end.frames_decoded,
+        truncated: end.truncated,
+        read_error: end.read_error,
+    };
+    // A file cut short: the stream's own declared duration (mp4/mov/avi state one; Matroska
+    // usually only has the container's, which may be the audio's, so it is not used) runs
+    // past the last decoded frame by more than two frames and 2%.
+    if let (None, Some(declared), Some(last)) =
+        (hashes.truncated, hashes.info.duration_seconds, last)
+    {
+        let frame = 1.0 / hashes.info.fps;
+        let slack = (2.0 * frame).max(0.02 * declared);
+        if last + frame < declared - slack {
+            return Err(VideoError::Truncated {
+                decoded_seconds: last + frame,
+                declared_seconds: declared,
+                partial: Box::new(hashes),
+            });
+        }
+    }
+    Ok(hashes)
+}
