@@ -27,7 +27,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
@@ -303,16 +303,19 @@ fn stream_digests(path: &Path) -> io::Result<Digests> {
 /// What every worker shares.
 struct Ctx {
     opts: HashOptions,
-    engine: Arc<Engine>,
+    /// The engine and, with a GPU engine, the stage that gathers decoded images into GPU
+    /// batches; empty while `--backend auto` is still probing.
+    engine: Arc<EngineCell>,
     filter: Filter,
     journal: Journal,
     /// Decoder children; `None` with `--isolation none` (decoding in this process).
     pool: Option<DecoderPool>,
     /// Decode-memory budget (`--max-memory`), reserved from each image's header size.
     budget: MemoryBudget,
-    /// With a GPU engine: the stage that gathers decoded images into GPU batches.
-    batcher: Option<crossbeam_channel::Sender<BatchJob>>,
 }
+
+/// The engine and its GPU batching stage, set once.
+type EngineCell = OnceLock<(Arc<Engine>, Option<crossbeam_channel::Sender<BatchJob>>)>;
 
 /// Read, digest, decode and hash one entry.
 fn process(entry: &Entry, ctx: &Ctx) -> FileResult {
@@ -410,7 +413,11 @@ fn process_with(entry: &Entry, ctx: &Ctx, oracle: bool) -> FileResult {
     };
     let _permit = ctx.budget.acquire(pixels * 8 + read.bytes.len() as u64);
     ctx.journal.note("begin", &entry.path);
-    let gpu = ctx.batcher.as_ref().filter(|_| !oracle);
+    let gpu = ctx
+        .engine
+        .get()
+        .and_then(|(_, b)| b.as_ref())
+        .filter(|_| !oracle);
     r.outcome = match &ctx.pool {
         Some(pool) => {
             let task = Task {
@@ -505,7 +512,7 @@ fn in_process(
         scalar = Engine::new(vigil::Backend::Scalar).expect("the scalar engine always opens");
         &scalar
     } else {
-        &ctx.engine
+        &ctx.engine.wait().0
     };
     let mut c = Stages::default();
     let run = || {
@@ -879,7 +886,24 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         Some(p) => Index::open(p).with_context(|| format!("opening {}", p.display()))?,
         None => Index::from_lists(lists_from_specs(&a.list, &a.import)?, Provenance::now())?,
     };
-    let engine = Arc::new(Engine::new(a.backend.backend()).context("--backend")?);
+    // The engine. `--backend auto` probes for a hardware GPU on a background thread (loading
+    // Vulkan drivers can take half a second): until it answers, files are hashed on the CPU in
+    // the decoder children, which gives the same hashes.
+    let engine_cell: Arc<EngineCell> = Arc::new(OnceLock::new());
+    let backend = a.backend.backend();
+    let start_engine = {
+        let cell = engine_cell.clone();
+        move |engine: Engine, opts: &HashOptions, jobs: usize| {
+            let engine = Arc::new(engine);
+            let batcher = (engine.backend_name() == "gpu")
+                .then(|| super::hash::spawn_batcher(engine.clone(), opts.clone(), jobs));
+            let _ = cell.set((engine, batcher));
+        }
+    };
+    let sync_engine = match backend {
+        vigil::Backend::Auto => None,
+        b => Some(Engine::new(b).context("--backend")?),
+    };
     let opts = HashOptions {
         algorithms: Algorithms {
             pdq: true,
@@ -998,16 +1022,26 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             ))
         }
     };
-    let batcher = (engine.backend_name() == "gpu")
-        .then(|| super::hash::spawn_batcher(engine.clone(), opts.clone(), jobs));
+    match sync_engine {
+        Some(e) => start_engine(e, &opts, jobs),
+        None => {
+            let opts = opts.clone();
+            std::thread::spawn(move || {
+                start_engine(
+                    Engine::new(vigil::Backend::Auto).expect("auto never fails"),
+                    &opts,
+                    jobs,
+                )
+            });
+        }
+    }
     let ctx = Ctx {
         opts: opts.clone(),
-        engine: engine.clone(),
+        engine: engine_cell.clone(),
         filter: Filter::new(&a.include, &a.exclude)?,
         journal,
         pool,
         budget: MemoryBudget::new(a.max_memory),
-        batcher,
     };
     let mut counts = state.counts();
     let mut inputs = walk_parallel(
@@ -1031,8 +1065,16 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             .is_some_and(|d| d.starts_with(&out_canon))
     };
     // On a GPU not shown exact by `vigil check-gpu`, near matches are re-hashed on the oracle.
-    let gpu_verified = engine.gpu().map(|g| vigil::check::is_verified(g.adapter()));
-    let slack = (gpu_verified == Some(false)).then_some(RECHECK_SLACK);
+    // (Known once the engine is: see `slack_now`.)
+    let mut gpu_verified: Option<Option<bool>> = None;
+    let slack_now = |gpu_verified: &mut Option<Option<bool>>| {
+        if gpu_verified.is_none()
+            && let Some((e, _)) = engine_cell.get()
+        {
+            *gpu_verified = Some(e.gpu().map(|g| vigil::check::is_verified(g.adapter())));
+        }
+        (*gpu_verified == Some(Some(false))).then_some(RECHECK_SLACK)
+    };
     let mut recheck = Recheck::default();
     // Files a stopped run was decoding: alone first (see ResumeState::retry).
     let mut done_now: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
@@ -1049,7 +1091,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             target,
         };
         let mut results = [process(&entry, &ctx)];
-        if let Some(slack) = slack {
+        if let Some(slack) = slack_now(&mut gpu_verified) {
             recheck_batch(
                 &a,
                 &index,
@@ -1095,7 +1137,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
                 })
                 .collect()
         });
-        if let Some(slack) = slack {
+        if let Some(slack) = slack_now(&mut gpu_verified) {
             workers.install(|| {
                 recheck_batch(&a, &index, &ctx, &batch, &mut results, slack, &mut recheck)
             })?;
@@ -1141,7 +1183,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             "finished": utc(SystemTime::now()),
         },
         "policy": policy,
-        "backend": engine.description(),
+        "backend": engine_cell.wait().0.description(),
         "index": a.index.as_ref().map(|p| p.to_string_lossy().into_owned()),
         "lists": m.lists.iter().map(|l| json!({
             "name": l.name,
@@ -1165,9 +1207,9 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             "retried_alone": state.retry.len(),
             "crash_suspected": state.suspects.len(),
         },
-        "gpu": gpu_verified.map(|v| json!({
+        "gpu": gpu_verified.flatten().map(|v| json!({
             "verified_by_check_gpu": v,
-            "recheck_radius_slack": slack,
+            "recheck_radius_slack": (!v).then_some(RECHECK_SLACK),
             "rechecked_files": recheck.files,
             "recheck_changed": recheck.changed,
         })),
