@@ -610,7 +610,7 @@ fn base_index() -> &'static [u8] {
     })
 }
 
-/// Patches to a valid index ([`base_index`]), checksums rewritten, then open and use it as
+/// Patches to a valid index (`base_index`), checksums rewritten, then open and use it as
 /// [`index_open`] does. Input: 5-byte patches `[section, offset (3 bytes, little-endian),
 /// xor]`: byte `offset % len` of section `section % sections` is xored with `xor`.
 pub fn index_patch(data: &[u8]) {
