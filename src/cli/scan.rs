@@ -43,7 +43,9 @@ use vigil::index::{
 };
 use vigil::pdq::DIHEDRAL_NAMES;
 use vigil::scan::isolate::{self, ChildOutcome, DecoderPool, Task, thread_cpu};
+use vigil::scan::video::{VPDQ_SECONDS_PER_HASH, VideoOutcome, VideoReport, VideoTask, hash_video};
 use vigil::scan::{Entry, EntryKind, MemoryBudget, WalkOptions, read_input, walk_parallel};
+use vigil::video::{self as vvideo, VpdqFrame};
 use vigil::{Algorithms, Compat, Engine, FileHashes, HashOptions, hash_decoded_with};
 
 use super::hash::{BackendArg, BatchJob};
@@ -119,6 +121,19 @@ pub struct ScanArgs {
     /// Do not descend into directories on other file systems (each is recorded as skipped).
     #[arg(long)]
     one_file_system: bool,
+    /// Seconds between the video frames matched against image lists; 0 (the default) matches
+    /// every frame, so that a known image shown for a fraction of a second is found. The
+    /// vPDQ written to `vpdq/` is always at 1 s per hash.
+    #[arg(long, default_value_t = 0.0, value_name = "S")]
+    video_seconds_per_hash: f64,
+    /// Per-video frame budget: decoding stops after this many frames and the record is
+    /// marked `truncated` (the frames hashed so far are kept and matched).
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    video_max_frames: u64,
+    /// Per-video wall-time budget, seconds (as `--video-max-frames`). A decoder that sends
+    /// nothing for `--timeout` seconds is killed and the video recorded as failed.
+    #[arg(long, default_value_t = 600.0, value_name = "SECS")]
+    video_max_seconds: f64,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -180,6 +195,8 @@ fn hex(bytes: &[u8]) -> String {
 /// What happened to one file.
 enum Outcome {
     Hashed(Box<FileHashes>),
+    /// A video: its hashed frames and how decoding ended (hashed, failed or skipped).
+    Video(Box<VideoResult>),
     Failed(String),
     Skipped(String),
     Excluded(String),
@@ -238,6 +255,7 @@ struct Stages {
     read: Duration,
     digest: Duration,
     decode: Duration,
+    video_decode: Duration,
     pdq: Duration,
     phash: Duration,
 }
@@ -247,10 +265,42 @@ impl Stages {
         self.read += o.read;
         self.digest += o.digest;
         self.decode += o.decode;
+        self.video_decode += o.video_decode;
         self.pdq += o.pdq;
         self.phash += o.phash;
     }
 }
+
+/// A video's frames and end.
+struct VideoResult {
+    /// Every frame hashed (both samplings, see `VideoTask::options`), in frame order.
+    frames: Vec<VpdqFrame>,
+    outcome: VideoOutcome,
+}
+
+impl VideoResult {
+    /// Stream facts, when decoding got far enough.
+    fn report(&self) -> Option<&VideoReport> {
+        match &self.outcome {
+            VideoOutcome::Hashed(r) => Some(r),
+            VideoOutcome::Failed { report, .. } => report.as_ref(),
+            VideoOutcome::Skipped(_) => None,
+        }
+    }
+
+    /// The frames of one sampling (all frames received when the frame rate is unknown: a
+    /// decoder that died before its end).
+    fn sampled(&self, seconds_per_hash: f64) -> impl Iterator<Item = &VpdqFrame> {
+        let m = self
+            .report()
+            .map_or(1, |r| vvideo::frame_mod(seconds_per_hash, r.fps));
+        self.frames.iter().filter(move |f| f.frame_number % m == 0)
+    }
+}
+
+/// Decode memory reserved for one video while it decodes (frames are decoded and converted
+/// a batch at a time, at most 64 MiB of RGB per batch, plus the decoder's own frames).
+const VIDEO_PERMIT: u64 = 256 << 20;
 
 /// One file's result.
 struct FileResult {
@@ -312,6 +362,8 @@ struct Ctx {
     pool: Option<DecoderPool>,
     /// Decode-memory budget (`--max-memory`), reserved from each image's header size.
     budget: MemoryBudget,
+    /// What is done with each video.
+    video: VideoTask,
 }
 
 /// The engine and its GPU batching stage, set once.
@@ -385,6 +437,11 @@ fn process_with(entry: &Entry, ctx: &Ctx, oracle: bool) -> FileResult {
         r.outcome = Outcome::Failed(DecodeError::Empty.to_string());
         return r;
     }
+    if let Some(container) = vvideo::sniff(&read.bytes) {
+        r.format = container.name();
+        r.outcome = process_video(entry, ctx, &mut r.cpu);
+        return r;
+    }
     if !read.complete || decode::sniff(&read.bytes).is_none() {
         r.outcome = Outcome::Skipped("not an image".into());
         return r;
@@ -447,6 +504,46 @@ fn process_with(entry: &Entry, ctx: &Ctx, oracle: bool) -> FileResult {
     };
     ctx.journal.note("end", &entry.path);
     r
+}
+
+/// Decode one video (in a decoder child, or here with `--isolation none`) and hash its
+/// frames; the frames received before a crash or a stall are kept.
+fn process_video(entry: &Entry, ctx: &Ctx, cpu: &mut Stages) -> Outcome {
+    let _permit = ctx.budget.acquire(VIDEO_PERMIT);
+    ctx.journal.note("begin", &entry.path);
+    let mut frames: Vec<VpdqFrame> = Vec::new();
+    let outcome = match &ctx.pool {
+        Some(pool) => {
+            match pool.run_video(entry.open_path(), &ctx.video, |b| {
+                frames.extend_from_slice(b)
+            }) {
+                Ok((o, c)) => {
+                    cpu.video_decode = Duration::from_nanos(c.video_decode_ns);
+                    cpu.pdq = Duration::from_nanos(c.pdq_ns);
+                    o
+                }
+                Err(e) => VideoOutcome::Failed {
+                    reason: e.to_string(),
+                    report: None,
+                },
+            }
+        }
+        None => {
+            #[cfg(debug_assertions)]
+            test_seams(&entry.path);
+            let engine = &ctx.engine.wait().0;
+            let (o, c) = hash_video(entry.open_path(), &ctx.video, engine, |b| {
+                frames.extend_from_slice(b)
+            });
+            // In this process the split is approximate: it is the process's CPU time, which
+            // other workers share.
+            cpu.video_decode = Duration::from_nanos(c.decode_ns);
+            cpu.pdq = Duration::from_nanos(c.pdq_ns);
+            o
+        }
+    };
+    ctx.journal.note("end", &entry.path);
+    Outcome::Video(Box::new(VideoResult { frames, outcome }))
 }
 
 /// Hash one decoded image in the GPU batching stage.
@@ -608,6 +705,53 @@ struct Counts {
     cpu: Stages,
     match_cpu: Duration,
     this_run: u64,
+    video: VideoCounts,
+}
+
+/// Summary counts of videos, tallied from their records (so a resumed scan counts the
+/// records of earlier runs the same way).
+#[derive(Default, Clone, Copy)]
+struct VideoCounts {
+    files: u64,
+    hashed: u64,
+    truncated: u64,
+    failed: u64,
+    skipped: u64,
+    frames_decoded: u64,
+    frames_hashed: u64,
+}
+
+impl VideoCounts {
+    /// Count one record (of hashes.jsonl or errors.jsonl) if it is a video's.
+    fn tally(&mut self, rec: &Map<String, Value>) {
+        if rec.get("kind").and_then(Value::as_str) != Some("video") {
+            return;
+        }
+        self.files += 1;
+        match rec.get("status").and_then(Value::as_str) {
+            Some("failed") => self.failed += 1,
+            Some("skipped") => self.skipped += 1,
+            _ => self.hashed += 1,
+        }
+        if rec.get("truncated").and_then(Value::as_bool) == Some(true) {
+            self.truncated += 1;
+        }
+        let n = |k: &str| rec.get(k).and_then(Value::as_u64).unwrap_or(0);
+        self.frames_decoded += n("frames_decoded");
+        self.frames_hashed += n("frames_hashed");
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "files": self.files,
+            "hashed": self.hashed,
+            "truncated": self.truncated,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "frames_decoded": self.frames_decoded,
+            "frames_hashed": self.frames_hashed,
+        })
+    }
 }
 
 /// An output file opened for appending (created 0600 if missing).
@@ -647,6 +791,9 @@ fn fingerprint(a: &ScanArgs, index: &Index, policy: &str) -> Value {
         "one_file_system": a.one_file_system,
         "include": a.include,
         "exclude": a.exclude,
+        "video_seconds_per_hash": a.video_seconds_per_hash,
+        "video_max_frames": a.video_max_frames,
+        "video_max_seconds": a.video_max_seconds,
     })
 }
 
@@ -712,8 +859,14 @@ impl ResumeState {
         for r in repair(&out.join("hashes.jsonl"))? {
             st.earlier.hashed += 1;
             st.recorded.extend(record_path(&r));
+            if let Some(o) = r.as_object() {
+                st.earlier.video.tally(o);
+            }
         }
         for r in repair(&out.join("errors.jsonl"))? {
+            if let Some(o) = r.as_object() {
+                st.earlier.video.tally(o);
+            }
             match r.get("status").and_then(Value::as_str) {
                 Some("failed") => st.earlier.failed += 1,
                 Some("skipped") => st.earlier.skipped += 1,
@@ -784,6 +937,7 @@ impl ResumeState {
             excluded: self.earlier.excluded,
             matches: self.earlier.matches,
             matched_files: self.earlier.matched_files,
+            video: self.earlier.video,
             ..Counts::default()
         }
     }
@@ -869,7 +1023,7 @@ pub fn worker(a: WorkerArgs) -> anyhow::Result<i32> {
     };
     isolate::serve(
         io::BufReader::new(io::stdin().lock()),
-        BufWriter::new(io::stdout().lock()),
+        BufWriter::new(io::stdout()),
         &seams,
     )?;
     Ok(0)
@@ -881,6 +1035,12 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
     let t0 = Instant::now();
     if a.list.is_empty() && a.index.is_none() {
         bail!("nothing to match against: give --list or --index");
+    }
+    if !a.video_seconds_per_hash.is_finite() || a.video_seconds_per_hash < 0.0 {
+        bail!("--video-seconds-per-hash must be a number ≥ 0");
+    }
+    if !a.video_max_seconds.is_finite() || a.video_max_seconds <= 0.0 {
+        bail!("--video-max-seconds must be > 0");
     }
     let index = match &a.index {
         Some(p) => Index::open(p).with_context(|| format!("opening {}", p.display()))?,
@@ -1042,6 +1202,12 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         journal,
         pool,
         budget: MemoryBudget::new(a.max_memory),
+        video: VideoTask {
+            seconds_per_hash: a.video_seconds_per_hash,
+            max_frames: Some(a.video_max_frames.max(1)),
+            max_seconds: a.video_max_seconds,
+            max_pixels: a.max_pixels.min(vvideo::DEFAULT_MAX_PIXELS),
+        },
     };
     let mut counts = state.counts();
     let mut inputs = walk_parallel(
@@ -1222,6 +1388,9 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             "crashed": pool_counts.crashed,
             "timed_out": pool_counts.timed_out,
         },
+        "videos": counts.video.json(),
+        "video_seconds_per_hash": a.video_seconds_per_hash,
+        "vpdq_seconds_per_hash": VPDQ_SECONDS_PER_HASH,
         "counts": {
             "files": counts.hashed + counts.failed + counts.skipped + counts.excluded,
             "hashed": counts.hashed,
@@ -1240,6 +1409,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             "read": counts.cpu.read.as_secs_f64(),
             "digest": counts.cpu.digest.as_secs_f64(),
             "decode": counts.cpu.decode.as_secs_f64(),
+            "video_decode": counts.cpu.video_decode.as_secs_f64(),
             "pdq": counts.cpu.pdq.as_secs_f64(),
             "phash": counts.cpu.phash.as_secs_f64(),
             "match": counts.match_cpu.as_secs_f64(),
@@ -1306,6 +1476,11 @@ const HASH_COLUMNS: &[&str] = &[
     "dih_flipy",
     "dih_flipplus1",
     "dih_flipminus1",
+    "kind",
+    "format",
+    "frames_hashed",
+    "truncated",
+    "vpdq",
 ];
 /// Columns of `errors.csv`.
 const ERROR_COLUMNS: &[&str] = &[
@@ -1317,6 +1492,8 @@ const ERROR_COLUMNS: &[&str] = &[
     "size",
     "sha256",
     "md5",
+    "kind",
+    "frames_hashed",
 ];
 /// Columns of `matches.csv`.
 const MATCH_COLUMNS: &[&str] = &[
@@ -1335,6 +1512,10 @@ const MATCH_COLUMNS: &[&str] = &[
     "distance",
     "variant",
     "kind",
+    "frame",
+    "timestamp",
+    "query_pct",
+    "target_pct",
 ];
 
 /// `NAME.csv` from `NAME.jsonl` in `out` (rewritten whole, so a resumed scan's CSV is complete).
@@ -1414,27 +1595,46 @@ fn write_batch(
                 }
                 line(hashes_w, &Value::Object(obj))?;
             }
+            Outcome::Video(v) => {
+                video_fields(a, r, v, &mut obj);
+                match &v.outcome {
+                    VideoOutcome::Hashed(_) => {
+                        counts.hashed += 1;
+                        // The vPDQ first: a recorded video always has its file.
+                        if let Some(d) = &r.digests {
+                            let rel = format!("vpdq/{}.txt", hex(&d.sha256));
+                            let frames: Vec<VpdqFrame> =
+                                v.sampled(VPDQ_SECONDS_PER_HASH).copied().collect();
+                            write_private(&a.out, &rel, vvideo::write_vpdq(&frames).as_bytes())?;
+                            obj.insert("vpdq".into(), rel.into());
+                            obj.insert("vpdq_frames".into(), frames.len().into());
+                            obj.insert(
+                                "vpdq_seconds_per_hash".into(),
+                                VPDQ_SECONDS_PER_HASH.into(),
+                            );
+                        }
+                        counts.video.tally(&obj);
+                        line(hashes_w, &Value::Object(obj))?;
+                    }
+                    VideoOutcome::Failed { reason: why, .. } | VideoOutcome::Skipped(why) => {
+                        let status = if matches!(v.outcome, VideoOutcome::Skipped(_)) {
+                            "skipped"
+                        } else {
+                            "failed"
+                        };
+                        put_status(counts, &mut obj, status, why);
+                        counts.video.tally(&obj);
+                        line(errors_w, &Value::Object(obj))?;
+                    }
+                }
+            }
             Outcome::Failed(why) | Outcome::Skipped(why) | Outcome::Excluded(why) => {
                 let status = match r.outcome {
-                    Outcome::Failed(_) => {
-                        counts.failed += 1;
-                        "failed"
-                    }
-                    Outcome::Skipped(_) => {
-                        counts.skipped += 1;
-                        "skipped"
-                    }
-                    _ => {
-                        counts.excluded += 1;
-                        "excluded"
-                    }
+                    Outcome::Failed(_) => "failed",
+                    Outcome::Skipped(_) => "skipped",
+                    _ => "excluded",
                 };
-                *counts
-                    .by_reason
-                    .entry(format!("{status}: {why}"))
-                    .or_default() += 1;
-                obj.insert("status".into(), status.into());
-                obj.insert("reason".into(), why.clone().into());
+                put_status(counts, &mut obj, status, why);
                 line(errors_w, &Value::Object(obj))?;
             }
         }
@@ -1444,6 +1644,76 @@ fn write_batch(
     for w in [hashes_w, errors_w] {
         w.flush()?;
     }
+    Ok(())
+}
+
+/// `status` and `reason` of an error record, counted.
+fn put_status(counts: &mut Counts, obj: &mut Map<String, Value>, status: &str, why: &str) {
+    match status {
+        "failed" => counts.failed += 1,
+        "skipped" => counts.skipped += 1,
+        _ => counts.excluded += 1,
+    }
+    *counts
+        .by_reason
+        .entry(format!("{status}: {why}"))
+        .or_default() += 1;
+    obj.insert("status".into(), status.into());
+    obj.insert("reason".into(), why.into());
+}
+
+/// A video record's fields (no frame content: counts and stream facts only).
+fn video_fields(a: &ScanArgs, r: &FileResult, v: &VideoResult, obj: &mut Map<String, Value>) {
+    obj.insert("kind".into(), "video".into());
+    obj.insert("format".into(), r.format.into());
+    if let Some(rep) = v.report() {
+        obj.insert("codec".into(), rep.codec.clone().into());
+        obj.insert("width".into(), rep.width.into());
+        obj.insert("height".into(), rep.height.into());
+        obj.insert("fps".into(), rep.fps.into());
+        obj.insert(
+            "duration".into(),
+            rep.duration_seconds.map_or(Value::Null, Value::from),
+        );
+        obj.insert("frames_decoded".into(), rep.frames_decoded.into());
+        obj.insert("truncated".into(), rep.truncated.is_some().into());
+        if let Some(b) = &rep.truncated {
+            obj.insert("truncated_by".into(), b.clone().into());
+        }
+        if let Some(e) = &rep.read_error {
+            obj.insert("read_error".into(), e.clone().into());
+        }
+    }
+    obj.insert("frames_hashed".into(), v.frames.len().into());
+    obj.insert(
+        "frames_matched".into(),
+        v.sampled(a.video_seconds_per_hash).count().into(),
+    );
+    obj.insert("seconds_per_hash".into(), a.video_seconds_per_hash.into());
+}
+
+/// Write `rel` under `out` (0600; directories 0700) through a temporary file, replacing any
+/// earlier copy (the same video met twice, or again after a resume).
+fn write_private(out: &Path, rel: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let path = out.join(rel);
+    let dir = path.parent().expect("a file under out");
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = path.with_extension("txt.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -1664,5 +1934,128 @@ fn write_matches(
             }
         }
     }
+    // Frames (of videos, and of animations after frame 0) against the PDQ lists.
+    let frames = frame_queries(a, results);
+    if !frames.is_empty() {
+        let qs: Vec<[u64; 4]> = frames.iter().map(|q| q.hash.0).collect();
+        for (li, list) in m.lists.iter().enumerate() {
+            if list.algo != Algo::Pdq {
+                continue;
+            }
+            let p = Params {
+                radius: list.radius,
+                k: None,
+                backend: SearchBackend::Auto,
+                kernel: Kernel::best(),
+            };
+            for (q, hits) in frames.iter().zip(index.search(li, Queries::Pdq(&qs), &p)?) {
+                for h in hits {
+                    let r = &results[q.result];
+                    matched[q.result] = true;
+                    counts.matches += 1;
+                    let mut obj = head(r);
+                    obj.insert("algo".into(), "pdq".into());
+                    obj.insert("hash".into(), q.hash.to_string().into());
+                    obj.insert("quality".into(), q.quality.into());
+                    obj.insert("list".into(), list.name.clone().into());
+                    obj.insert("id".into(), h.id.into());
+                    obj.insert(
+                        "label".into(),
+                        index.label(li, &h).map_or(Value::Null, |l| l.into()),
+                    );
+                    obj.insert("distance".into(), h.distance.into());
+                    obj.insert("variant".into(), Value::Null);
+                    obj.insert("kind".into(), q.kind.into());
+                    obj.insert("frame".into(), q.frame.into());
+                    if let Some(t) = q.timestamp {
+                        // As the vPDQ lines print it (3 decimals).
+                        let t: f64 = vvideo::format_timestamp(t).parse().unwrap_or(0.0);
+                        obj.insert("timestamp".into(), t.into());
+                    }
+                    line(matches_w, &Value::Object(obj))?;
+                }
+            }
+        }
+    }
+    // Whole videos against vPDQ lists (the hook; see `video_list_matches`).
+    for (i, r) in results.iter().enumerate() {
+        if let Outcome::Video(v) = &r.outcome
+            && let VideoOutcome::Hashed(_) = v.outcome
+        {
+            let vpdq: Vec<VpdqFrame> = v.sampled(VPDQ_SECONDS_PER_HASH).copied().collect();
+            for vm in video_list_matches(index, &vpdq)? {
+                matched[i] = true;
+                counts.matches += 1;
+                let mut obj = head(r);
+                obj.insert("algo".into(), "vpdq".into());
+                obj.insert("list".into(), m.lists[vm.list].name.clone().into());
+                obj.insert("id".into(), vm.id.into());
+                obj.insert("label".into(), vm.label.map_or(Value::Null, Value::from));
+                obj.insert("query_pct".into(), vm.query_pct.into());
+                obj.insert("target_pct".into(), vm.target_pct.into());
+                obj.insert("kind".into(), "video".into());
+                line(matches_w, &Value::Object(obj))?;
+            }
+        }
+    }
     Ok(matched)
+}
+
+/// One frame to match against the PDQ lists.
+struct FrameQuery {
+    /// Index of the file's result in the batch.
+    result: usize,
+    /// `video-frame` or `image-frame`.
+    kind: &'static str,
+    /// Frame number (decoder order for videos, frame index for animations).
+    frame: u64,
+    /// Seconds, for video frames.
+    timestamp: Option<f32>,
+    hash: vigil::PdqHash,
+    quality: u8,
+}
+
+/// The frames of a batch that are matched against image lists: each video's frames at
+/// `--video-seconds-per-hash` (every frame by default), quality-gated like images.
+fn frame_queries(a: &ScanArgs, results: &[FileResult]) -> Vec<FrameQuery> {
+    let mut out = Vec::new();
+    for (i, r) in results.iter().enumerate() {
+        if let Outcome::Video(v) = &r.outcome {
+            for f in v.sampled(a.video_seconds_per_hash) {
+                if f.quality >= a.min_quality {
+                    out.push(FrameQuery {
+                        result: i,
+                        kind: "video-frame",
+                        frame: f.frame_number,
+                        timestamp: Some(f.timestamp),
+                        hash: f.hash,
+                        quality: f.quality,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A video matched against a vPDQ list as a bag of frames.
+struct VideoListMatch {
+    /// List number in the index manifest.
+    list: usize,
+    /// The matched entry group.
+    id: u64,
+    label: Option<String>,
+    /// Percentage of the video's (query's) frames matched.
+    query_pct: f64,
+    /// Percentage of the list entry's (target's) frames matched.
+    target_pct: f64,
+}
+
+/// The hook for matching whole videos against vPDQ lists (`kind: "video"` matches): it gets
+/// the video's vPDQ at 1 s per hash, the rate lists are shared at. vPDQ list storage in the
+/// index is being built separately (issue 6); until the index holds vPDQ lists there is
+/// nothing to match, and this returns no matches. When it does, this is where
+/// `vigil::video::match_percent` runs against each entry group.
+fn video_list_matches(_index: &Index, _vpdq: &[VpdqFrame]) -> anyhow::Result<Vec<VideoListMatch>> {
+    Ok(Vec::new())
 }

@@ -39,6 +39,9 @@ use crate::engine::{Backend, Engine};
 use crate::hasher::{Algorithms, Compat, FileHashes, HashOptions, hash_decoded_with};
 use crate::pdq::{PdqHash, PdqOutput};
 use crate::phash::PHash;
+use crate::video::VpdqFrame;
+
+use super::video::{VideoOutcome, VideoTask, hash_video};
 
 /// Largest JSON head accepted on the wire (a guard against a confused peer).
 const MAX_HEAD: u32 = 1 << 20;
@@ -64,6 +67,9 @@ pub struct Task {
 #[derive(Serialize, Deserialize)]
 struct RequestHead {
     task: Task,
+    /// A video, decoded by the child from `path` (no payload); `task` is then unused.
+    #[serde(default)]
+    video: Option<VideoTask>,
     /// The file's path (for messages and test seams; the child never opens it).
     path: Vec<u8>,
     /// Length of the payload (the file's bytes).
@@ -79,7 +85,15 @@ pub struct ChildCpu {
     pub pdq_ns: u64,
     /// pHash, nanoseconds.
     pub phash_ns: u64,
+    /// Video decoding (demuxing, decoding, RGB conversion), nanoseconds; video frames'
+    /// PDQ hashing is in `pdq_ns`.
+    #[serde(default)]
+    pub video_decode_ns: u64,
 }
+
+/// One hashed video frame on the wire: frame number, quality, hash limbs, timestamp bits
+/// (`f32::to_bits`, so it crosses exactly).
+type WireFrame = (u64, u8, [u64; 4], u32);
 
 #[derive(Debug, Serialize, Deserialize)]
 enum WireReply {
@@ -98,6 +112,10 @@ enum WireReply {
     },
     Failed(String),
     Skipped(String),
+    /// A batch of a video's hashed frames; more replies follow.
+    Frames(Vec<WireFrame>),
+    /// The end of a video.
+    Video(VideoOutcome),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -134,6 +152,9 @@ pub enum IsolateError {
     /// The child did not answer in time and was killed.
     #[error("decoding took longer than {} s (decoder process killed)", .0.as_secs())]
     TimedOut(Duration),
+    /// A video's decoder sent nothing (no frames, no end) for this long and was killed.
+    #[error("video decoder made no progress for {} s (decoder process killed)", .0.as_secs())]
+    Stalled(Duration),
     /// The child answered something that is not a reply.
     #[error("decoder process sent a malformed reply: {0}")]
     Protocol(String),
@@ -209,7 +230,7 @@ pub fn apply_limits(address_space: Option<u64>) -> io::Result<()> {
 /// `before_decode` runs before each file is decoded (the CLI's test seams).
 pub fn serve(
     mut input: impl Read,
-    mut output: impl Write,
+    mut output: impl Write + Send,
     before_decode: &dyn Fn(&Path),
 ) -> io::Result<()> {
     let mut engines: [Option<Engine>; 2] = [None, None];
@@ -244,6 +265,10 @@ pub fn serve(
             }
         };
         before_decode(&path);
+        if let Some(task) = &head.video {
+            serve_video(&path, task, engine, &mut output)?;
+            continue;
+        }
         let (reply, cpu, pixels) = work(&bytes, &head.task, engine);
         drop(bytes);
         let head = ReplyHead {
@@ -253,6 +278,42 @@ pub fn serve(
         };
         write_frame(&mut output, &head, pixels.as_deref().unwrap_or(&[]))?;
     }
+}
+
+/// Decode one video from its path, streaming its frames' hashes as they come, then its end.
+fn serve_video(
+    path: &Path,
+    task: &VideoTask,
+    engine: &Engine,
+    output: &mut (impl Write + Send),
+) -> io::Result<()> {
+    let mut sent: io::Result<()> = Ok(());
+    let (outcome, cpu) = hash_video(path, task, engine, |frames| {
+        if sent.is_err() {
+            return;
+        }
+        let wire: Vec<WireFrame> = frames
+            .iter()
+            .map(|f| (f.frame_number, f.quality, f.hash.0, f.timestamp.to_bits()))
+            .collect();
+        let head = ReplyHead {
+            reply: WireReply::Frames(wire),
+            cpu: ChildCpu::default(),
+            len: 0,
+        };
+        sent = write_frame(&mut *output, &head, &[]);
+    });
+    sent?;
+    let head = ReplyHead {
+        reply: WireReply::Video(outcome),
+        cpu: ChildCpu {
+            pdq_ns: cpu.pdq_ns,
+            video_decode_ns: cpu.decode_ns,
+            ..ChildCpu::default()
+        },
+        len: 0,
+    };
+    write_frame(output, &head, &[])
 }
 
 /// Decode and hash (or only decode) one file's bytes.
@@ -472,6 +533,7 @@ impl DecoderPool {
         };
         let head = RequestHead {
             task: *task,
+            video: None,
             path: path.as_os_str().as_bytes().to_vec(),
             len: bytes.len() as u64,
         };
@@ -573,8 +635,118 @@ impl DecoderPool {
             }
             WireReply::Failed(why) => ChildOutcome::Failed(why),
             WireReply::Skipped(why) => ChildOutcome::Skipped(why),
+            WireReply::Frames(_) | WireReply::Video(_) => {
+                return Err(IsolateError::Protocol("a video reply to an image".into()));
+            }
         };
         Ok((outcome, h.cpu))
+    }
+
+    /// Decode one video in a child, from its path. Each batch of hashed frames goes to
+    /// `on_frames` as it arrives, so what came before a crash or a stall is kept by the
+    /// caller. A child silent for longer than the pool's timeout (no frames, no end), or
+    /// still running `task.max_seconds` plus that timeout after the start, is killed.
+    pub fn run_video(
+        &self,
+        path: &Path,
+        task: &VideoTask,
+        mut on_frames: impl FnMut(&[VpdqFrame]),
+    ) -> Result<(VideoOutcome, ChildCpu), IsolateError> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut w = match idle {
+            Some(w) => w,
+            None => self.spawn().map_err(IsolateError::Spawn)?,
+        };
+        let head = RequestHead {
+            task: Task {
+                pdq: true,
+                phash: false,
+                dihedral: false,
+                pixels: false,
+                oracle: false,
+                max_pixels: task.max_pixels,
+            },
+            video: Some(task.clone()),
+            path: path.as_os_str().as_bytes().to_vec(),
+            len: 0,
+        };
+        if write_frame(&mut w.stdin, &head, &[]).is_err() {
+            self.crashed.fetch_add(1, Ordering::Relaxed);
+            return Err(IsolateError::Crashed(w.end()));
+        }
+        let start = Instant::now();
+        let hard = start + Duration::from_secs_f64(task.max_seconds.max(0.0)) + self.timeout;
+        loop {
+            let deadline = (Instant::now() + self.timeout).min(hard);
+            let mut len = [0u8; 4];
+            let got = read_deadline(&mut w.stdout, &mut len, deadline).and_then(|ok| {
+                if !ok {
+                    return Ok(None);
+                }
+                let n = u32::from_le_bytes(len);
+                if n > MAX_HEAD {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("head of {n} bytes"),
+                    ));
+                }
+                let mut head = vec![0u8; n as usize];
+                if !read_deadline(&mut w.stdout, &mut head, deadline)? {
+                    return Ok(None);
+                }
+                let h: ReplyHead = serde_json::from_slice(&head)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                if h.len != 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "payload on a video reply",
+                    ));
+                }
+                Ok(Some(h))
+            });
+            let h = match got {
+                Ok(Some(h)) => h,
+                Ok(None) => {
+                    self.timed_out.fetch_add(1, Ordering::Relaxed);
+                    w.end();
+                    return Err(if Instant::now() >= hard {
+                        IsolateError::TimedOut(start.elapsed())
+                    } else {
+                        IsolateError::Stalled(self.timeout)
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    w.end();
+                    return Err(IsolateError::Protocol(e.to_string()));
+                }
+                Err(_) => {
+                    self.crashed.fetch_add(1, Ordering::Relaxed);
+                    return Err(IsolateError::Crashed(w.end()));
+                }
+            };
+            match h.reply {
+                WireReply::Frames(frames) => {
+                    let frames: Vec<VpdqFrame> = frames
+                        .into_iter()
+                        .map(|(n, quality, hash, ts)| VpdqFrame {
+                            frame_number: n,
+                            quality,
+                            hash: PdqHash(hash),
+                            timestamp: f32::from_bits(ts),
+                        })
+                        .collect();
+                    on_frames(&frames);
+                }
+                WireReply::Video(outcome) => {
+                    self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(w);
+                    return Ok((outcome, h.cpu));
+                }
+                _ => {
+                    w.end();
+                    return Err(IsolateError::Protocol("an image reply to a video".into()));
+                }
+            }
+        }
     }
 }
 

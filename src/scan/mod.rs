@@ -9,6 +9,7 @@ mod budget;
 pub mod isolate;
 mod open;
 mod parallel;
+pub mod video;
 mod walk;
 
 pub use budget::{MemoryBudget, Permit};

@@ -199,12 +199,14 @@ pub(crate) fn open(path: &Path, opts: &VpdqOptions, start: Instant) -> Result<So
         return Err(VideoError::NoFrameRate);
     }
     // Upstream: (int)(secondsPerHash * frameRate), 0 → 1.
-    let product = opts.seconds_per_hash * fps;
-    let frame_mod = if product >= 1.0 {
-        product.min(i32::MAX as f64) as u64
-    } else {
-        1
-    };
+    let mut frame_mod = super::frame_mod(opts.seconds_per_hash, fps);
+    if let Some(also) = opts.also_seconds_per_hash {
+        let (mut a, mut b) = (frame_mod, super::frame_mod(also, fps));
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        frame_mod = a.max(1);
+    }
     let tb = stream.time_base();
     let duration = stream.duration();
     let duration_seconds = (duration > 0 && tb.denominator() != 0)

@@ -19,6 +19,7 @@
 //! process for that (see `ARCHITECTURE.md`).
 
 mod decode;
+mod sniff;
 pub mod vpdq;
 
 use std::path::Path;
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::{Engine, EngineError, ImageView};
 
+pub use sniff::{Container, sniff};
 pub use vpdq::{
     MatchOptions, MatchPercent, ParseVpdqError, Semantics, VpdqFrame, format_timestamp,
     match_percent, parse_vpdq, write_vpdq,
@@ -54,6 +56,21 @@ pub struct VpdqOptions {
     /// Decode with frame threads where that cannot change the output (video stream 0); else
     /// upstream's slice threading. The frames are the same either way.
     pub frame_threads: bool,
+    /// Also hash the frames that this seconds-per-hash selects (frame modulus the gcd of
+    /// both), so one decode serves two samplings: `vigil scan` matches every frame against
+    /// image lists and writes the 1 s vPDQ from the same pass. Select each sampling's frames
+    /// afterwards with [`frame_mod`].
+    pub also_seconds_per_hash: Option<f64>,
+}
+
+/// Upstream's frame modulus: `(int)(seconds_per_hash × fps)`, forced to 1 when below 1.
+pub fn frame_mod(seconds_per_hash: f64, fps: f64) -> u64 {
+    let product = seconds_per_hash * fps;
+    if product >= 1.0 {
+        product.min(i32::MAX as f64) as u64
+    } else {
+        1
+    }
 }
 
 impl Default for VpdqOptions {
@@ -66,6 +83,7 @@ impl Default for VpdqOptions {
             max_pixels: DEFAULT_MAX_PIXELS,
             batch_frames: 32,
             frame_threads: true,
+            also_seconds_per_hash: None,
         }
     }
 }
