@@ -429,3 +429,76 @@ fn a_killed_scan_with_videos_resumes_to_the_same_results() {
     assert_eq!(s["videos"]["hashed"], 6);
     assert_eq!(s["counts"]["matches"], 18);
 }
+
+/// A pattern of at most 216 colours (so a GIF stores it exactly), different per `seed`.
+fn pattern(seed: u32) -> image::RgbaImage {
+    image::RgbaImage::from_fn(96, 80, |x, y| {
+        let v = |k: u32| {
+            (((x * (3 + seed) + y * (5 + 2 * k) + (x * y) / (7 + seed + k)) / 9) % 6) as u8 * 51
+        };
+        image::Rgba([v(0), v(1), v(2), 255])
+    })
+}
+
+/// An animated GIF whose frame 1 (of 3) is a known image: `vigil hash` keeps frame 0 (the
+/// reference's rule), `vigil scan` matches frame 1 as an `image-frame` match with its index,
+/// and the record keeps frame 0's hash and counts the frames.
+#[test]
+fn an_animated_gif_whose_later_frame_is_known_is_found() {
+    use image::codecs::gif::GifEncoder;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    let frames: Vec<image::RgbaImage> = (0..3).map(pattern).collect();
+    {
+        let f = std::fs::File::create(tree.join("anim.gif")).unwrap();
+        let mut enc = GifEncoder::new(f);
+        for fr in &frames {
+            enc.encode_frame(image::Frame::new(fr.clone())).unwrap();
+        }
+    }
+    image::DynamicImage::ImageRgba8(frames[1].clone())
+        .to_rgb8()
+        .save(dir.join("known.png"))
+        .unwrap();
+    let hash_of = |p: &Path| {
+        let h = Command::new(BIN).arg("hash").arg(p).output().unwrap();
+        let line = String::from_utf8(h.stdout).unwrap();
+        line.lines()
+            .last()
+            .unwrap()
+            .split(',')
+            .nth(2)
+            .unwrap()
+            .to_owned()
+    };
+    let known = hash_of(&dir.join("known.png"));
+    let gif_hash = hash_of(&tree.join("anim.gif"));
+    assert_ne!(known, gif_hash, "vigil hash keeps frame 0");
+    std::fs::write(dir.join("known.txt"), format!("{known},frame-one\n")).unwrap();
+    for iso in ["process", "none"] {
+        let out = format!("out-{iso}");
+        let o = scan(dir, &out, &["--isolation", iso], &[]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = dir.join(out);
+        let h = jsonl(&out.join("hashes.jsonl"));
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0]["pdq"].as_str().unwrap(), gif_hash);
+        assert_eq!(h[0]["animation_frames"], 3);
+        let m = jsonl(&out.join("matches.jsonl"));
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0]["kind"], "image-frame");
+        assert_eq!(m[0]["frame"], 1);
+        assert_eq!(m[0]["distance"], 0);
+        assert_eq!(m[0]["label"], "frame-one");
+        let s = summary(&out);
+        assert_eq!(s["animations"]["files"], 1);
+        assert_eq!(s["animations"]["frames"], 3);
+    }
+}

@@ -42,7 +42,9 @@ use vigil::index::{
     Algo, Backend as SearchBackend, Hit, Index, Kernel, Params, Provenance, Queries,
 };
 use vigil::pdq::DIHEDRAL_NAMES;
-use vigil::scan::isolate::{self, ChildOutcome, DecoderPool, Task, thread_cpu};
+use vigil::scan::isolate::{
+    self, Animation, ChildOutcome, DecoderPool, Task, animation_frames, thread_cpu,
+};
 use vigil::scan::video::{VPDQ_SECONDS_PER_HASH, VideoOutcome, VideoReport, VideoTask, hash_video};
 use vigil::scan::{Entry, EntryKind, MemoryBudget, WalkOptions, read_input, walk_parallel};
 use vigil::video::{self as vvideo, VpdqFrame};
@@ -310,6 +312,8 @@ struct FileResult {
     format: &'static str,
     outcome: Outcome,
     cpu: Stages,
+    /// An animation's frames after frame 0 (scan matches them too).
+    anim: Option<Animation>,
 }
 
 fn format_name(head: &[u8]) -> &'static str {
@@ -364,6 +368,8 @@ struct Ctx {
     budget: MemoryBudget,
     /// What is done with each video.
     video: VideoTask,
+    /// Animations: frame budget and time budget (ms) for the frames after frame 0.
+    anim_task: (u64, u64),
 }
 
 /// The engine and its GPU batching stage, set once.
@@ -383,6 +389,7 @@ fn process_with(entry: &Entry, ctx: &Ctx, oracle: bool) -> FileResult {
         format: "none",
         outcome: Outcome::Failed(String::new()),
         cpu: Stages::default(),
+        anim: None,
     };
     if let Some(why) = ctx.filter.excluded(&entry.path) {
         r.outcome = Outcome::Excluded(why.into());
@@ -484,9 +491,13 @@ fn process_with(entry: &Entry, ctx: &Ctx, oracle: bool) -> FileResult {
                 pixels: gpu.is_some(),
                 oracle,
                 max_pixels: ctx.opts.decode.max_pixels,
+                // No frames on an oracle re-check: they were hashed on the CPU already.
+                max_frames: if oracle { 0 } else { ctx.anim_task.0 },
+                frames_ms: ctx.anim_task.1,
             };
             match pool.run(&entry.path, &read.bytes, &task) {
-                Ok((out, cpu)) => {
+                Ok((out, cpu, anim)) => {
+                    r.anim = anim;
                     r.cpu.decode = Duration::from_nanos(cpu.decode_ns);
                     r.cpu.pdq = Duration::from_nanos(cpu.pdq_ns);
                     r.cpu.phash = Duration::from_nanos(cpu.phash_ns);
@@ -500,7 +511,25 @@ fn process_with(entry: &Entry, ctx: &Ctx, oracle: bool) -> FileResult {
                 Err(e) => Outcome::Failed(e.to_string()),
             }
         }
-        None => in_process(&read.bytes, entry, ctx, gpu, oracle, &mut r.cpu),
+        None => {
+            let out = in_process(&read.bytes, entry, ctx, gpu, oracle, &mut r.cpu);
+            if !oracle && matches!(out, Outcome::Hashed(_)) {
+                let task = Task {
+                    pdq: true,
+                    phash: false,
+                    dihedral: false,
+                    pixels: false,
+                    oracle: false,
+                    max_pixels: ctx.opts.decode.max_pixels,
+                    max_frames: ctx.anim_task.0,
+                    frames_ms: ctx.anim_task.1,
+                };
+                let t = thread_cpu();
+                r.anim = animation_frames(&read.bytes, &task, &ctx.engine.wait().0);
+                r.cpu.pdq += thread_cpu() - t;
+            }
+            out
+        }
     };
     ctx.journal.note("end", &entry.path);
     r
@@ -706,6 +735,32 @@ struct Counts {
     match_cpu: Duration,
     this_run: u64,
     video: VideoCounts,
+    anim: AnimCounts,
+}
+
+/// Summary counts of animations (frames after frame 0 matched), tallied from records.
+#[derive(Default, Clone, Copy)]
+struct AnimCounts {
+    files: u64,
+    frames: u64,
+    truncated: u64,
+    errors: u64,
+}
+
+impl AnimCounts {
+    fn tally(&mut self, rec: &Map<String, Value>) {
+        let Some(n) = rec.get("animation_frames").and_then(Value::as_u64) else {
+            return;
+        };
+        self.files += 1;
+        self.frames += n;
+        if rec.get("truncated").and_then(Value::as_bool) == Some(true) {
+            self.truncated += 1;
+        }
+        if rec.get("animation_error").is_some() {
+            self.errors += 1;
+        }
+    }
 }
 
 /// Summary counts of videos, tallied from their records (so a resumed scan counts the
@@ -861,6 +916,7 @@ impl ResumeState {
             st.recorded.extend(record_path(&r));
             if let Some(o) = r.as_object() {
                 st.earlier.video.tally(o);
+                st.earlier.anim.tally(o);
             }
         }
         for r in repair(&out.join("errors.jsonl"))? {
@@ -938,6 +994,7 @@ impl ResumeState {
             matches: self.earlier.matches,
             matched_files: self.earlier.matched_files,
             video: self.earlier.video,
+            anim: self.earlier.anim,
             ..Counts::default()
         }
     }
@@ -988,6 +1045,7 @@ fn crash_suspected(entry: &Entry) -> FileResult {
             "decoder crash suspected (the scan stopped twice while decoding it)".into(),
         ),
         cpu: Stages::default(),
+        anim: None,
     }
 }
 
@@ -1208,6 +1266,12 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             max_seconds: a.video_max_seconds,
             max_pixels: a.max_pixels.min(vvideo::DEFAULT_MAX_PIXELS),
         },
+        // An animation's frames are decoded within the image's own --timeout: at most half
+        // of it, so that frame 0's hash is never lost to them.
+        anim_task: (
+            a.video_max_frames.max(1),
+            ((a.video_max_seconds * 1000.0) as u64).min(a.timeout.max(1) * 500),
+        ),
     };
     let mut counts = state.counts();
     let mut inputs = walk_parallel(
@@ -1389,6 +1453,12 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
             "timed_out": pool_counts.timed_out,
         },
         "videos": counts.video.json(),
+        "animations": {
+            "files": counts.anim.files,
+            "frames": counts.anim.frames,
+            "truncated": counts.anim.truncated,
+            "frame_errors": counts.anim.errors,
+        },
         "video_seconds_per_hash": a.video_seconds_per_hash,
         "vpdq_seconds_per_hash": VPDQ_SECONDS_PER_HASH,
         "counts": {
@@ -1593,6 +1663,17 @@ fn write_batch(
                     }
                     obj.insert("dihedral".into(), dm.into());
                 }
+                if let Some(an) = &r.anim {
+                    obj.insert("animation_frames".into(), an.decoded.into());
+                    if let Some(t) = &an.truncated {
+                        obj.insert("truncated".into(), true.into());
+                        obj.insert("truncated_by".into(), t.clone().into());
+                    }
+                    if let Some(e) = &an.error {
+                        obj.insert("animation_error".into(), e.clone().into());
+                    }
+                }
+                counts.anim.tally(&obj);
                 line(hashes_w, &Value::Object(obj))?;
             }
             Outcome::Video(v) => {
@@ -1858,6 +1939,7 @@ fn recheck_batch(
             );
         }
         r.cpu.add(&results[i].cpu);
+        r.anim = results[i].anim.take();
         results[i] = r;
     }
     Ok(())
@@ -2016,7 +2098,8 @@ struct FrameQuery {
 }
 
 /// The frames of a batch that are matched against image lists: each video's frames at
-/// `--video-seconds-per-hash` (every frame by default), quality-gated like images.
+/// `--video-seconds-per-hash` (every frame by default) and every frame after frame 0 of an
+/// animation, quality-gated like images.
 fn frame_queries(a: &ScanArgs, results: &[FileResult]) -> Vec<FrameQuery> {
     let mut out = Vec::new();
     for (i, r) in results.iter().enumerate() {
@@ -2030,6 +2113,20 @@ fn frame_queries(a: &ScanArgs, results: &[FileResult]) -> Vec<FrameQuery> {
                         timestamp: Some(f.timestamp),
                         hash: f.hash,
                         quality: f.quality,
+                    });
+                }
+            }
+        }
+        if let (Outcome::Hashed(_), Some(an)) = (&r.outcome, &r.anim) {
+            for &(frame, quality, hash) in &an.hashed {
+                if quality >= a.min_quality {
+                    out.push(FrameQuery {
+                        result: i,
+                        kind: "image-frame",
+                        frame,
+                        timestamp: None,
+                        hash: vigil::PdqHash(hash),
+                        quality,
                     });
                 }
             }

@@ -12,6 +12,7 @@
 //! The header is read first ([`probe`]) and images over [`DecodeOptions::max_pixels`] are
 //! refused before any pixel buffer is allocated. Decoder panics become errors.
 
+pub mod anim;
 mod exif;
 mod gif;
 mod jpeg;

@@ -62,6 +62,62 @@ pub struct Task {
     pub oracle: bool,
     /// Refuse images with more pixels than this, from the header.
     pub max_pixels: u64,
+    /// Animations (GIF, APNG, WebP): hash the frames after frame 0, up to this many frames
+    /// (0: frame 0 only, as `vigil hash`).
+    #[serde(default)]
+    pub max_frames: u64,
+    /// … and for at most this many milliseconds.
+    #[serde(default)]
+    pub frames_ms: u64,
+}
+
+/// The frames after frame 0 of an animation, hashed (PDQ) for matching.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Animation {
+    /// Frames decoded, frame 0 included.
+    pub decoded: u64,
+    /// (frame index, quality, PDQ limbs) of each frame after frame 0.
+    pub hashed: Vec<(u64, u8, [u64; 4])>,
+    /// `frames` or `time` when a budget stopped decoding early.
+    pub truncated: Option<String>,
+    /// A later frame could not be decoded (the frames before it are kept).
+    pub error: Option<String>,
+}
+
+/// Decode and hash the frames after frame 0 when `bytes` is an animation and `task` asks
+/// for them (see [`crate::decode::anim`]). Never panics outward.
+pub fn animation_frames(bytes: &[u8], task: &Task, engine: &Engine) -> Option<Animation> {
+    if task.max_frames == 0 {
+        return None;
+    }
+    let format = decode::sniff(bytes)?;
+    let deadline = Instant::now() + Duration::from_millis(task.frames_ms);
+    let mut hashed = Vec::new();
+    let run = || {
+        decode::anim::for_each_frame(bytes, format, task.max_frames, deadline, |i, rgb| {
+            let Ok(view) =
+                crate::ImageView::rgb8(&rgb.data, rgb.width, rgb.height, 3 * rgb.width as usize)
+            else {
+                return;
+            };
+            if let Some(Ok(p)) = engine.hash_batch(std::slice::from_ref(&view)).pop() {
+                hashed.push((i, p.quality, p.hash.0));
+            }
+        })
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(Some(end)) if end.frames > 1 || end.error.is_some() => Some(Animation {
+            decoded: end.frames,
+            hashed,
+            truncated: end.truncated.map(str::to_owned),
+            error: end.error,
+        }),
+        Ok(_) => None,
+        Err(_) => Some(Animation {
+            error: Some("internal error while decoding animation frames (panic)".into()),
+            ..Animation::default()
+        }),
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -103,12 +159,16 @@ enum WireReply {
         pdq: Option<([u64; 4], u8)>,
         dihedral: Option<Box<[[u64; 4]; 8]>>,
         phash: Option<u64>,
+        #[serde(default)]
+        animation: Option<Animation>,
     },
     Pixels {
         width: u32,
         height: u32,
         source: (u8, u8, bool, bool),
         exif_orientation: Option<u16>,
+        #[serde(default)]
+        animation: Option<Animation>,
     },
     Failed(String),
     Skipped(String),
@@ -334,13 +394,18 @@ fn work(bytes: &[u8], task: &Task, engine: &Engine) -> (WireReply, ChildCpu, Opt
             }
             Err(e) => return (WireReply::Failed(e.to_string()), None),
         };
+        let t = thread_cpu();
+        let animation = animation_frames(bytes, task, engine);
+        let anim_ns = (thread_cpu() - t).as_nanos() as u64;
         if task.pixels {
+            cpu.pdq_ns = anim_ns;
             let s = d.source;
             let reply = WireReply::Pixels {
                 width: d.rgb.width,
                 height: d.rgb.height,
                 source: (s.channels, s.bit_depth, s.palette, s.cmyk),
                 exif_orientation: d.exif_orientation,
+                animation,
             };
             return (reply, Some(d.rgb.data));
         }
@@ -362,7 +427,7 @@ fn work(bytes: &[u8], task: &Task, engine: &Engine) -> (WireReply, ChildCpu, Opt
         if task.pdq {
             let t = thread_cpu();
             let p = hash_decoded_with(&d, &opts(true, false, task.dihedral), engine);
-            cpu.pdq_ns = (thread_cpu() - t).as_nanos() as u64;
+            cpu.pdq_ns = (thread_cpu() - t).as_nanos() as u64 + anim_ns;
             h.pdq = p.pdq;
             h.dihedral = p.dihedral;
         }
@@ -377,6 +442,7 @@ fn work(bytes: &[u8], task: &Task, engine: &Engine) -> (WireReply, ChildCpu, Opt
             pdq: h.pdq.map(|p| (p.hash.0, p.quality)),
             dihedral: h.dihedral.map(|d| Box::new(d.map(|x| x.0))),
             phash: h.phash.map(|p| p.0),
+            animation,
         };
         (reply, None)
     };
@@ -525,7 +591,7 @@ impl DecoderPool {
         path: &Path,
         bytes: &[u8],
         task: &Task,
-    ) -> Result<(ChildOutcome, ChildCpu), IsolateError> {
+    ) -> Result<(ChildOutcome, ChildCpu, Option<Animation>), IsolateError> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut w = match idle {
             Some(w) => w,
@@ -589,6 +655,7 @@ impl DecoderPool {
             }
         };
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(w);
+        let mut anim = None;
         let outcome = match h.reply {
             WireReply::Hashed {
                 width,
@@ -596,24 +663,30 @@ impl DecoderPool {
                 pdq,
                 dihedral,
                 phash,
-            } => ChildOutcome::Hashed(Box::new(FileHashes {
-                width,
-                height,
-                format: decode::sniff(bytes),
-                pdq: pdq.map(|(h, quality)| PdqOutput {
-                    hash: PdqHash(h),
-                    quality,
-                }),
-                pdq_not_applicable: None,
-                dihedral: dihedral.map(|d| d.map(PdqHash)),
-                phash: phash.map(PHash),
+                animation,
+            } => ChildOutcome::Hashed(Box::new({
+                anim = animation;
+                FileHashes {
+                    width,
+                    height,
+                    format: decode::sniff(bytes),
+                    pdq: pdq.map(|(h, quality)| PdqOutput {
+                        hash: PdqHash(h),
+                        quality,
+                    }),
+                    pdq_not_applicable: None,
+                    dihedral: dihedral.map(|d| d.map(PdqHash)),
+                    phash: phash.map(PHash),
+                }
             })),
             WireReply::Pixels {
                 width,
                 height,
                 source: (channels, bit_depth, palette, cmyk),
                 exif_orientation,
+                animation,
             } => {
+                anim = animation;
                 if payload.len() as u64 != u64::from(width) * u64::from(height) * 3 {
                     return Err(IsolateError::Protocol("pixel count".into()));
                 }
@@ -639,7 +712,7 @@ impl DecoderPool {
                 return Err(IsolateError::Protocol("a video reply to an image".into()));
             }
         };
-        Ok((outcome, h.cpu))
+        Ok((outcome, h.cpu, anim))
     }
 
     /// Decode one video in a child, from its path. Each batch of hashed frames goes to
@@ -665,6 +738,8 @@ impl DecoderPool {
                 pixels: false,
                 oracle: false,
                 max_pixels: task.max_pixels,
+                max_frames: 0,
+                frames_ms: 0,
             },
             video: Some(task.clone()),
             path: path.as_os_str().as_bytes().to_vec(),
