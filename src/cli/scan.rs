@@ -17,7 +17,13 @@
 //! Decoders run in `vigil scan-worker` children ([`vigil::scan::isolate`]): a crash or a
 //! timeout costs one file. With a GPU engine the children send pixels back and the batching
 //! stage of `vigil hash` hashes them; on a GPU `vigil check-gpu` has not recorded as exact,
-//! files within a list's radius + 4 are hashed again on the CPU oracle. Video: issue 6.
+//! files within a list's radius + 4 are hashed again on the CPU oracle.
+//!
+//! Videos (recognised by magic bytes) are decoded from their path in the same children,
+//! which stream frame hashes back ([`vigil::scan::video`]): every frame (by default) is
+//! matched against the PDQ lists (`kind: video-frame`), one record per video, its 1 s vPDQ in
+//! `vpdq/<sha256>.txt`; budgets mark a record `truncated`. Animated GIF/APNG/WebP: frame 0 is
+//! the file's hash, later frames are matched as `kind: image-frame`.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
