@@ -502,3 +502,52 @@ fn an_animated_gif_whose_later_frame_is_known_is_found() {
         assert_eq!(s["animations"]["frames"], 3);
     }
 }
+
+/// With decoders in this process (`--isolation none`) a video whose decoding kills the
+/// process stops the run; the journal names it, the resume retries it alone and dies again,
+/// and the next resume records it as `failed: decoder crash suspected`: every file once.
+#[test]
+fn an_in_process_video_crash_cannot_stop_a_scan_for_ever() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    tree_with(
+        dir,
+        &[
+            ("boom.mp4", flash()),
+            (
+                "tiny.mp4",
+                std::fs::read(video("tiny-h264-16fps.mp4")).unwrap(),
+            ),
+        ],
+    );
+    let run = |resume: bool| {
+        let mut extra = vec!["--isolation", "none"];
+        if resume {
+            extra.push("--resume");
+        }
+        scan(dir, "out", &extra, &[("VIGIL_TEST_VIDEO_CRASH", "boom")])
+    };
+    assert_eq!(run(false).status.code(), None, "the first run must die");
+    assert_eq!(run(true).status.code(), None, "the retry must die");
+    let third = run(true);
+    assert_eq!(
+        third.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+    let out = dir.join("out");
+    let errors = jsonl(&out.join("errors.jsonl"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["path"], "tree/boom.mp4");
+    assert!(
+        errors[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("decoder crash suspected")
+    );
+    let hashes = jsonl(&out.join("hashes.jsonl"));
+    assert_eq!(hashes.len(), 1);
+    assert_eq!(hashes[0]["path"], "tree/tiny.mp4");
+    assert_eq!(summary(&out)["counts"]["files"], 2);
+}
