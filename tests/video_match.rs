@@ -201,3 +201,247 @@ fn cli_match_hashes_videos_given_directly() {
         "{text}"
     );
 }
+
+/// The same 162 pairs through the index: every sample video in one vPDQ list per sampling,
+/// each query matched with `Index::match_vpdq_list` (thresholds 0% / 0%, so every video with
+/// kept frames is returned): the same percentages as the reference, under both semantics.
+#[test]
+fn matrix_percentages_through_the_index() {
+    use vigil::index::{Index, NewVideo, NewVpdqList, Provenance, VpdqThresholds};
+    let rows = rows();
+    let mut names: Vec<String> = rows.iter().map(|r| r["target"].clone()).collect();
+    names.sort();
+    names.dedup();
+    let sampled = |frames: Vec<VpdqFrame>, sampling: &str| -> Vec<VpdqFrame> {
+        match sampling {
+            "every_frame" => frames,
+            _ => frames
+                .into_iter()
+                .filter(|f| f.frame_number % 30 == 0)
+                .collect(),
+        }
+    };
+    let samplings = ["every_frame", "every_30"];
+    let lists = samplings
+        .iter()
+        .map(|s| NewVpdqList {
+            name: (*s).to_owned(),
+            version: "1".into(),
+            thresholds: VpdqThresholds::default(),
+            videos: names
+                .iter()
+                .map(|n| NewVideo {
+                    label: Some(n.clone()),
+                    frames: sampled(load(n), s),
+                })
+                .collect(),
+            sources: vec![],
+        })
+        .collect();
+    let idx = Index::from_lists_with_videos(vec![], lists, Provenance::default()).unwrap();
+    let mut checked = 0;
+    for r in &rows {
+        let li = usize::from(r["sampling"] != "every_frame");
+        let q = sampled(load(&r["query"]), &r["sampling"]);
+        for (sem, qcol, tcol) in [
+            (Semantics::Cpp, "cpp_query_pct", "cpp_target_pct"),
+            (Semantics::Ptx, "ptx_query_pct", "ptx_compared_pct"),
+        ] {
+            let th = VpdqThresholds {
+                semantics: sem,
+                query_pct: 0.0,
+                target_pct: 0.0,
+                ..VpdqThresholds::default()
+            };
+            let ms = idx.match_vpdq_list(li, &q, &th, true).unwrap();
+            let got = ms
+                .iter()
+                .find(|m| m.label.as_deref() == Some(&*r["target"]))
+                .map_or(("0.0000".to_owned(), "0.0000".to_owned()), |m| {
+                    (
+                        format!("{:.4}", m.percent.query),
+                        format!("{:.4}", m.percent.target),
+                    )
+                });
+            assert_eq!(
+                got,
+                (r[qcol].clone(), r[tcol].clone()),
+                "{} vs {} {} {:?}",
+                r["query"],
+                r["target"],
+                r["sampling"],
+                sem
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 324);
+}
+
+/// `vigil index build --vpdq` then `vigil video match QUERY --index`: one line per (query,
+/// listed video) sharing a matching frame, the list's thresholds unless overridden, exit
+/// codes as for TARGETs; `index info`, `add` and `remove` of videos.
+#[test]
+fn cli_match_against_an_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = tmp.path().join("lib");
+    fs::create_dir(&lib).unwrap();
+    for n in ["chair-22-sd-grey-bar", "pattern-sd-grey-bar"] {
+        fs::copy(dir().join(format!("{n}.txt")), lib.join(format!("{n}.txt"))).unwrap();
+    }
+    let idx = tmp.path().join("x.vidx");
+    let out = vigil()
+        .args(["index", "build", "--out"])
+        .arg(&idx)
+        .arg("--vpdq")
+        .arg(format!("videos={}", lib.display()))
+        .args(["--vpdq-semantics", "cpp"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let q = dir().join("chair-19-sd-bar.txt");
+    let out = vigil()
+        .args(["video", "match"])
+        .arg(&q)
+        .arg("--index")
+        .arg(&idx)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "query,list,id,label,query_pct,target_pct,query_frames,target_frames,match"
+    );
+    // The list's own semantics (cpp): the numbers of the TARGET-mode test above.
+    assert!(
+        lines[1].ends_with(",videos,0,chair-22-sd-grey-bar.txt,100.0000,83.9525,564,673,yes"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines.len(), 2, "{text}");
+
+    // Overridden on the command line: no match at target 90% → exit 1; JSONL.
+    let out = vigil()
+        .args(["video", "match", "--format", "jsonl", "--target-pct", "90"])
+        .arg(&q)
+        .arg("--index")
+        .arg(&idx)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(v["semantics"], "cpp");
+    assert_eq!(v["match"], false);
+    assert_eq!(v["id"], 0);
+
+    // TARGETs and --index together are refused.
+    let out = vigil()
+        .args(["video", "match"])
+        .arg(&q)
+        .arg(&q)
+        .arg("--index")
+        .arg(&idx)
+        .output()
+        .unwrap();
+    assert!(out.status.code().unwrap() >= 2);
+
+    // Add a video (a python-threatexchange signal line), see it in info, match it, remove it.
+    let frames = load("chair-19-sd-bar");
+    let items: Vec<String> = frames
+        .iter()
+        .map(|f| format!("{},{},{}", f.hash, f.quality, f.timestamp))
+        .collect();
+    let add = tmp.path().join("more.txt");
+    fs::write(
+        &add,
+        format!(
+            "vpdq {} case-9\nvpdq [\"{},100,0.0\", \"nothex,1,0.0\"]\n",
+            serde_json::to_string(&items).unwrap(),
+            "ab".repeat(32)
+        ),
+    )
+    .unwrap();
+    let out = vigil()
+        .args(["index", "add"])
+        .arg(&idx)
+        .args(["--list", "videos"])
+        .arg(&add)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("line 2, frame 2"), "{stderr}");
+    assert!(stderr.contains("added video ids 2..3"), "{stderr}");
+    let out = vigil()
+        .args(["index", "info", "--json"])
+        .arg(&idx)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["lists"][0]["algo"], "vpdq");
+    assert_eq!(info["lists"][0]["videos"], 3);
+    assert_eq!(info["lists"][0]["thresholds"]["semantics"], "cpp");
+    let out = vigil()
+        .args(["video", "match", "--format", "jsonl"])
+        .arg(&q)
+        .arg("--index")
+        .arg(&idx)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let hit: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        hit.iter()
+            .any(|v| v["id"] == 2 && v["label"] == "case-9" && v["query_pct"] == 100.0),
+        "{text}"
+    );
+    let out = vigil()
+        .args(["index", "remove"])
+        .arg(&idx)
+        .args(["--list", "videos", "--id", "2", "--id", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = vigil()
+        .args(["video", "match"])
+        .arg(&q)
+        .arg("--index")
+        .arg(&idx)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+    let out = vigil()
+        .args(["index", "verify"])
+        .arg(&idx)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+
+    // --strict: the first malformed line is fatal, by line number.
+    let out = vigil()
+        .args(["index", "add", "--strict"])
+        .arg(&idx)
+        .args(["--list", "videos"])
+        .arg(&add)
+        .output()
+        .unwrap();
+    assert!(out.status.code().unwrap() >= 64);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+}

@@ -7,9 +7,15 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
 use vigil::index::import::{self, ParseOptions, Parsed};
 use vigil::index::store::utc;
-use vigil::index::{Algo, Index, NewEntry, NewList, Provenance, Source};
+use vigil::index::vpdq_import;
+use vigil::index::{
+    Algo, Index, NewEntry, NewList, NewVideo, NewVpdqList, Provenance, Source, VpdqThresholds,
+};
+
+use super::video::SemanticsArg;
 
 /// `vigil index` subcommands.
 #[derive(clap::Subcommand, Debug)]
@@ -60,10 +66,67 @@ pub struct BuildArgs {
     #[arg(long)]
     out: PathBuf,
     /// A list: `[NAME=]FILE[:RADIUS]` (NAME defaults to the file stem).
-    #[arg(long, value_name = "[NAME=]FILE[:RADIUS]", required = true)]
+    #[arg(
+        long,
+        value_name = "[NAME=]FILE[:RADIUS]",
+        required_unless_present = "vpdq"
+    )]
     list: Vec<String>,
+    /// A vPDQ list: `[NAME=]PATH`, PATH a vPDQ file or a folder of them (upstream
+    /// `frameNumber,quality,pdqHex,timestamp` files, one video each; python-threatexchange
+    /// signal JSON lists; `vpdq [ … ]` file-exchange lines, one video each). Repeat with the
+    /// same NAME to gather several paths in one list. NAME defaults to the file stem.
+    #[arg(long, value_name = "[NAME=]PATH")]
+    vpdq: Vec<String>,
     #[command(flatten)]
     import: ImportArgs,
+    #[command(flatten)]
+    thresholds: VpdqListArgs,
+}
+
+/// Matching thresholds stored with vPDQ lists (`build`, `replace`); defaults
+/// python-threatexchange's.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct VpdqListArgs {
+    /// vPDQ lists: frame-match rules, `ptx` (default) or `cpp`.
+    #[arg(long, value_enum)]
+    vpdq_semantics: Option<SemanticsArg>,
+    /// vPDQ lists: frame distance threshold D (default 31).
+    #[arg(long, value_name = "D")]
+    vpdq_distance: Option<u32>,
+    /// vPDQ lists: frames below quality Q are not matched (default 50).
+    #[arg(long, value_name = "Q")]
+    vpdq_quality: Option<u8>,
+    /// vPDQ lists: percentage of the query's frames that must match (default 80).
+    #[arg(long, value_name = "P")]
+    vpdq_query_pct: Option<f64>,
+    /// vPDQ lists: percentage of the listed video's frames that must match (default 0).
+    #[arg(long, value_name = "P")]
+    vpdq_target_pct: Option<f64>,
+}
+
+impl VpdqListArgs {
+    fn any(&self) -> bool {
+        self.vpdq_semantics.is_some()
+            || self.vpdq_distance.is_some()
+            || self.vpdq_quality.is_some()
+            || self.vpdq_query_pct.is_some()
+            || self.vpdq_target_pct.is_some()
+    }
+
+    fn apply(&self, base: VpdqThresholds) -> anyhow::Result<VpdqThresholds> {
+        let t = VpdqThresholds {
+            semantics: self
+                .vpdq_semantics
+                .map_or(base.semantics, SemanticsArg::semantics),
+            distance: self.vpdq_distance.unwrap_or(base.distance),
+            quality: self.vpdq_quality.unwrap_or(base.quality),
+            query_pct: self.vpdq_query_pct.unwrap_or(base.query_pct),
+            target_pct: self.vpdq_target_pct.unwrap_or(base.target_pct),
+        };
+        t.check().map_err(anyhow::Error::msg)?;
+        Ok(t)
+    }
 }
 
 /// `vigil index add` / `replace`.
@@ -74,10 +137,12 @@ pub struct AddArgs {
     /// List name.
     #[arg(long)]
     list: String,
-    /// File of hashes.
+    /// File of hashes (for a vPDQ list: a vPDQ file or a folder of them).
     file: PathBuf,
     #[command(flatten)]
     import: ImportArgs,
+    #[command(flatten)]
+    thresholds: VpdqListArgs,
 }
 
 /// `vigil index remove`.
@@ -88,7 +153,7 @@ pub struct RemoveArgs {
     /// List name.
     #[arg(long)]
     list: String,
-    /// Entry ids to remove.
+    /// Entry ids to remove (for a vPDQ list: video ids; all its frames go).
     #[arg(long)]
     id: Vec<u64>,
     /// File of hashes: every entry with one of these exact hashes is removed.
@@ -264,12 +329,102 @@ pub fn lists_from_specs(specs: &[String], args: &ImportArgs) -> anyhow::Result<V
     Ok(out)
 }
 
+/// Videos from a vPDQ file or folder, reporting problems by line number (never content);
+/// `strict` makes the first one fatal. Returns the videos and the import's source record
+/// (for a folder, sha256 is of its `sha256  relative-path` lines, as sha256sum prints them).
+pub fn load_videos(path: &Path, strict: bool) -> anyhow::Result<(Vec<NewVideo>, Source)> {
+    let mut videos = Vec::new();
+    let files = vpdq_import::files(path)?;
+    let mut listing = Sha256::new();
+    let mut file_sha = String::new();
+    for (file, name) in &files {
+        let parsed = vpdq_import::parse_file(file, name)?;
+        if strict {
+            vpdq_import::strict(file, &parsed)?;
+        }
+        for p in &parsed.problems {
+            eprintln!("vigil: {}: {p}", file.display());
+        }
+        let frames: usize = parsed.videos.iter().map(|v| v.frames.len()).sum();
+        let low: u64 = parsed.videos.iter().map(|v| v.low_quality).sum();
+        eprintln!(
+            "vigil: {}: format {}, {} videos accepted ({frames} frames, {low} below quality \
+             50: kept, not matched at Q = 50), {} refused",
+            file.display(),
+            parsed.format.name(),
+            parsed.videos.len(),
+            parsed.refused
+        );
+        listing.update(format!("{}  {name}\n", parsed.sha256).as_bytes());
+        file_sha = parsed.sha256.clone();
+        videos.extend(parsed.videos.into_iter().map(|v| v.into_new()));
+    }
+    let is_file = files.len() == 1 && files[0].0 == path;
+    let source = Source {
+        path: path.display().to_string(),
+        sha256: if is_file {
+            file_sha
+        } else {
+            vigil::index::store::hex(&listing.finalize())
+        },
+        entries: videos.len() as u64,
+        added: utc(SystemTime::now()),
+        action: "build".into(),
+    };
+    Ok((videos, source))
+}
+
+/// vPDQ lists from `[NAME=]PATH` specs (the same NAME gathers paths into one list).
+fn vpdq_lists_from_specs(
+    specs: &[String],
+    import: &ImportArgs,
+    th: &VpdqListArgs,
+) -> anyhow::Result<Vec<NewVpdqList>> {
+    let thresholds = th.apply(VpdqThresholds::default())?;
+    let version = import
+        .list_version
+        .clone()
+        .unwrap_or_else(|| utc(SystemTime::now()));
+    let mut out: Vec<NewVpdqList> = Vec::new();
+    for s in specs {
+        let (name, path) = match s.split_once('=') {
+            Some((n, p)) if !n.is_empty() && !n.contains('/') => (n.to_owned(), PathBuf::from(p)),
+            _ => {
+                let p = PathBuf::from(s);
+                let n = p
+                    .file_stem()
+                    .map_or_else(|| "vpdq".into(), |n| n.to_string_lossy().into_owned());
+                (n, p)
+            }
+        };
+        let (videos, source) = load_videos(&path, import.strict)?;
+        match out.iter_mut().find(|l| l.name == name) {
+            Some(l) => {
+                l.videos.extend(videos);
+                l.sources.push(source);
+            }
+            None => out.push(NewVpdqList {
+                name,
+                version: version.clone(),
+                thresholds,
+                videos,
+                sources: vec![source],
+            }),
+        }
+    }
+    Ok(out)
+}
+
 /// Run a `vigil index` subcommand.
 pub fn run(cmd: IndexCmd) -> anyhow::Result<i32> {
     match cmd {
         IndexCmd::Build(a) => {
             let lists = lists_from_specs(&a.list, &a.import)?;
-            vigil::index::build(&a.out, lists, Provenance::now())?;
+            if a.thresholds.any() && a.vpdq.is_empty() {
+                bail!("--vpdq-* thresholds need a --vpdq list");
+            }
+            let videos = vpdq_lists_from_specs(&a.vpdq, &a.import, &a.thresholds)?;
+            vigil::index::build_with_videos(&a.out, lists, videos, Provenance::now())?;
             eprintln!("vigil: wrote {}", a.out.display());
             Ok(0)
         }
@@ -288,6 +443,12 @@ pub fn run(cmd: IndexCmd) -> anyhow::Result<i32> {
                 action: "remove".into(),
             };
             if let Some(file) = &a.file {
+                if algo == Algo::Vpdq {
+                    bail!(
+                        "list {} is a vPDQ list: remove its videos by --id (see vigil index info)",
+                        a.list
+                    );
+                }
                 let parsed = import::parse_file(file, &ParseOptions { algo: Some(algo) })?;
                 for p in &parsed.problems {
                     eprintln!("vigil: {}: line {}: {}", file.display(), p.line, p.kind);
@@ -334,10 +495,65 @@ pub fn run(cmd: IndexCmd) -> anyhow::Result<i32> {
     }
 }
 
+/// `index add` / `replace` of a vPDQ list.
+fn add_or_replace_videos(
+    a: &AddArgs,
+    idx: &Index,
+    li: usize,
+    replace: bool,
+) -> anyhow::Result<i32> {
+    let meta = &idx.manifest().lists[li];
+    if !replace && a.thresholds.any() {
+        bail!("a vPDQ list's thresholds are set by build or replace, not add");
+    }
+    let (videos, mut source) = load_videos(&a.file, a.import.strict)?;
+    source.action = if replace { "replace" } else { "add" }.into();
+    if replace {
+        let base = idx.vpdq_thresholds(li).unwrap_or_default();
+        let n = videos.len();
+        idx.replace_videos(
+            &a.index,
+            NewVpdqList {
+                name: a.list.clone(),
+                version: a
+                    .import
+                    .list_version
+                    .clone()
+                    .unwrap_or_else(|| source.added.clone()),
+                thresholds: a.thresholds.apply(base)?,
+                videos,
+                sources: vec![source],
+            },
+            Provenance::now(),
+        )?;
+        eprintln!(
+            "vigil: {}: list {} replaced ({n} videos)",
+            a.index.display(),
+            meta.name
+        );
+    } else {
+        let ids = idx.add_videos(&a.index, &a.list, videos, source, Provenance::now())?;
+        eprintln!(
+            "vigil: {}: added video ids {}..{} to {}",
+            a.index.display(),
+            ids.start,
+            ids.end,
+            a.list
+        );
+    }
+    Ok(0)
+}
+
 fn add_or_replace(a: AddArgs, replace: bool) -> anyhow::Result<i32> {
     let idx = Index::open(&a.index)?;
     let li = idx.list(&a.list)?;
     let meta = idx.manifest().lists[li].clone();
+    if meta.algo == Algo::Vpdq {
+        return add_or_replace_videos(&a, &idx, li, replace);
+    }
+    if a.thresholds.any() {
+        bail!("--vpdq-* thresholds apply to vPDQ lists only");
+    }
     let args = ImportArgs {
         algo: a.import.algo.or(Some(meta.algo)),
         ..a.import.clone()
@@ -413,12 +629,18 @@ fn info(idx: &Index, json: bool) -> anyhow::Result<()> {
             .lists
             .iter()
             .map(|l| {
-                serde_json::json!({
+                let mut v = serde_json::json!({
                     "name": l.name, "algo": l.algo.name(), "radius": l.radius,
                     "version": l.version, "entries": l.live, "removed": l.removed,
                     "segments": l.segments.len(), "min_quality": l.min_quality,
                     "sha256": l.sha256, "sources": l.sources,
-                })
+                });
+                if let Some(m) = &l.vpdq {
+                    v["videos"] = m.groups.into();
+                    v["videos_removed"] = m.removed_groups.into();
+                    v["thresholds"] = serde_json::to_value(m.thresholds).unwrap_or_default();
+                }
+                v
             })
             .collect();
         let v = serde_json::json!({
@@ -452,6 +674,20 @@ fn info(idx: &Index, json: bool) -> anyhow::Result<()> {
             l.min_quality,
             l.sha256
         );
+        if let Some(m) = &l.vpdq {
+            let t = &m.thresholds;
+            println!(
+                "  vpdq: {} videos ({} removed; entries are frames), semantics {}, D {}, Q {}, \
+                 query ≥ {}%, target ≥ {}%",
+                m.groups,
+                m.removed_groups,
+                t.semantics.name(),
+                t.distance,
+                t.quality,
+                t.query_pct,
+                t.target_pct
+            );
+        }
         for s in &l.sources {
             println!(
                 "  {} {} ({} entries, {}) sha256 {}",

@@ -8,6 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, bail};
 use vigil::Engine;
+use vigil::index::{Index, VpdqThresholds};
 use vigil::video::{self, MatchOptions, Semantics, VideoError, VpdqFrame, VpdqHashes, VpdqOptions};
 
 use super::EXIT_USAGE;
@@ -21,7 +22,8 @@ pub enum VideoCmd {
     /// (upstream's format), or one JSONL record per video.
     Hash(HashArgs),
     /// Compare vPDQ hashes (files, or videos hashed now) as bags of frames: one line per
-    /// (query, target) pair with both match percentages.
+    /// (query, target) pair with both match percentages; or, with --index, against the vPDQ
+    /// lists of an index: one line per (query, listed video) sharing a matching frame.
     Match(MatchArgs),
 }
 
@@ -115,22 +117,28 @@ pub struct MatchArgs {
     video: VideoOptions,
     /// Frame-match rules: `ptx` (python-threatexchange and the vPDQ README: identical
     /// hashes de-duplicated, distance ≤ D) or `cpp` (upstream C++ matcher: no
-    /// de-duplication, distance < D).
-    #[arg(long, value_enum, default_value = "ptx")]
-    semantics: SemanticsArg,
-    /// Frame distance threshold D.
-    #[arg(long, value_name = "D", default_value_t = 31)]
-    distance: u32,
-    /// Frames with quality below Q are dropped on both sides.
-    #[arg(long, value_name = "Q", default_value_t = 50)]
-    quality: u8,
+    /// de-duplication, distance < D). Default ptx; with --index, each list's own.
+    #[arg(long, value_enum)]
+    semantics: Option<SemanticsArg>,
+    /// Frame distance threshold D (default 31; with --index, each list's own).
+    #[arg(long, value_name = "D")]
+    distance: Option<u32>,
+    /// Frames with quality below Q are dropped on both sides (default 50; with --index, each
+    /// list's own).
+    #[arg(long, value_name = "Q")]
+    quality: Option<u8>,
     /// A pair matches when at least P% of the query's frames match (python-threatexchange's
-    /// side for the 80% rule) …
-    #[arg(long, value_name = "P", default_value_t = 80.0)]
-    query_pct: f64,
-    /// … and at least P% of the target's frames match.
-    #[arg(long, value_name = "P", default_value_t = 0.0)]
-    target_pct: f64,
+    /// side for the 80% rule; default 80, with --index each list's own) …
+    #[arg(long, value_name = "P")]
+    query_pct: Option<f64>,
+    /// … and at least P% of the target's frames match (default 0; with --index, each
+    /// list's own).
+    #[arg(long, value_name = "P")]
+    target_pct: Option<f64>,
+    /// Match against the vPDQ lists of this index (`vigil index build --vpdq`) instead of
+    /// TARGETs.
+    #[arg(long, value_name = "FILE", conflicts_with = "targets")]
+    index: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "csv")]
     format: MatchFormat,
@@ -138,7 +146,7 @@ pub struct MatchArgs {
     #[arg(value_name = "QUERY")]
     query: PathBuf,
     /// vPDQ files, videos, or folders of them.
-    #[arg(value_name = "TARGET", required = true)]
+    #[arg(value_name = "TARGET", required_unless_present = "index")]
     targets: Vec<PathBuf>,
 }
 
@@ -386,22 +394,140 @@ fn read_hash_file(path: &Path) -> Option<Result<Vec<VpdqFrame>, String>> {
     Some(video::parse_vpdq(text).map_err(|e| format!("not a vPDQ file: {e}")))
 }
 
-fn run_match(a: MatchArgs) -> anyhow::Result<i32> {
-    let opts = a.video.vpdq()?;
-    if !(0.0..=100.0).contains(&a.query_pct) || !(0.0..=100.0).contains(&a.target_pct) {
-        bail!("--query-pct and --target-pct must be 0..=100");
-    }
-    if a.quality > 100 {
-        bail!("--quality must be 0..=100");
-    }
-    let mo = MatchOptions {
-        semantics: match a.semantics {
+impl SemanticsArg {
+    /// The library's value.
+    pub fn semantics(self) -> Semantics {
+        match self {
             SemanticsArg::Ptx => Semantics::Ptx,
             SemanticsArg::Cpp => Semantics::Cpp,
-        },
-        distance: a.distance,
-        quality: a.quality,
+        }
+    }
+}
+
+/// `base` with the thresholds given on the command line.
+fn thresholds(a: &MatchArgs, base: VpdqThresholds) -> anyhow::Result<VpdqThresholds> {
+    let t = VpdqThresholds {
+        semantics: a.semantics.map_or(base.semantics, SemanticsArg::semantics),
+        distance: a.distance.unwrap_or(base.distance),
+        quality: a.quality.unwrap_or(base.quality),
+        query_pct: a.query_pct.unwrap_or(base.query_pct),
+        target_pct: a.target_pct.unwrap_or(base.target_pct),
     };
+    if !(0.0..=100.0).contains(&t.query_pct) || !(0.0..=100.0).contains(&t.target_pct) {
+        bail!("--query-pct and --target-pct must be 0..=100");
+    }
+    if t.quality > 100 {
+        bail!("--quality must be 0..=100");
+    }
+    Ok(t)
+}
+
+fn exit_code(matches: u64, failures: u64) -> i32 {
+    match (matches > 0, failures > 0) {
+        (true, false) => 0,
+        (false, false) => 1,
+        (false, true) => 2,
+        (true, true) => 3,
+    }
+}
+
+/// `vigil video match QUERY --index FILE`: each query against every vPDQ list of the index
+/// (`Index::match_vpdq_list`, equal to `match_percent` against every listed video), one line
+/// per (query, listed video) sharing at least one matching frame.
+fn run_match_index(a: &MatchArgs, index: &Path) -> anyhow::Result<i32> {
+    let opts = a.video.vpdq()?;
+    let idx = Index::open(index)?;
+    let lists = idx.vpdq_lists();
+    if lists.is_empty() {
+        bail!("{}: the index has no vPDQ lists", index.display());
+    }
+    let per_list = lists
+        .iter()
+        .map(|&li| {
+            let base = idx.vpdq_thresholds(li).unwrap_or_default();
+            thresholds(a, base).map(|t| (li, t))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let queries = expand(std::slice::from_ref(&a.query))?;
+    let mut engine: Option<Engine> = None;
+    let mut failures = 0u64;
+    let mut matches = 0u64;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut csv = csv::Writer::from_writer(io::BufWriter::new(io::stdout()));
+    if a.format == MatchFormat::Csv {
+        csv.write_record([
+            "query",
+            "list",
+            "id",
+            "label",
+            "query_pct",
+            "target_pct",
+            "query_frames",
+            "target_frames",
+            "match",
+        ])?;
+    }
+    for qp in &queries {
+        let frames = match load(qp, &opts, &mut engine, &a.video)? {
+            Ok(f) => f,
+            Err(e) => {
+                failures += 1;
+                eprintln!("vigil: video match: {}: {e}", qp.display());
+                continue;
+            }
+        };
+        for (li, th) in &per_list {
+            let list = &idx.manifest().lists[*li].name;
+            for m in idx.match_vpdq_list(*li, &frames, th, true)? {
+                matches += u64::from(m.is_match);
+                let label = m.label.clone().unwrap_or_default();
+                match a.format {
+                    MatchFormat::Csv => csv.write_record([
+                        path_fields(qp).0,
+                        list.clone(),
+                        m.group.to_string(),
+                        label,
+                        format!("{:.4}", m.percent.query),
+                        format!("{:.4}", m.percent.target),
+                        m.percent.query_frames.to_string(),
+                        m.percent.target_frames.to_string(),
+                        if m.is_match { "yes" } else { "no" }.to_owned(),
+                    ])?,
+                    MatchFormat::Jsonl => {
+                        let v = serde_json::json!({
+                            "schema": SCHEMA,
+                            "query": path_fields(qp).0,
+                            "list": list,
+                            "id": m.group,
+                            "label": m.label,
+                            "semantics": th.semantics.name(),
+                            "query_pct": m.percent.query,
+                            "target_pct": m.percent.target,
+                            "query_frames": m.percent.query_frames,
+                            "target_frames": m.percent.target_frames,
+                            "match": m.is_match,
+                        });
+                        writeln!(out, "{v}")?;
+                    }
+                }
+            }
+        }
+        csv.flush()?;
+        out.flush()?;
+    }
+    csv.flush()?;
+    out.flush()?;
+    Ok(exit_code(matches, failures))
+}
+
+fn run_match(a: MatchArgs) -> anyhow::Result<i32> {
+    if let Some(index) = &a.index {
+        return run_match_index(&a, index);
+    }
+    let opts = a.video.vpdq()?;
+    let th = thresholds(&a, VpdqThresholds::default())?;
+    let (query_pct, target_pct) = (th.query_pct, th.target_pct);
+    let mo: MatchOptions = th.match_options();
     let queries = expand(std::slice::from_ref(&a.query))?;
     let targets = expand(&a.targets)?;
     let mut engine: Option<Engine> = None;
@@ -440,8 +566,8 @@ fn run_match(a: MatchArgs) -> anyhow::Result<i32> {
             let m = video::match_percent(qf, tf, &mo);
             let is_match = m.query_frames > 0
                 && m.target_frames > 0
-                && m.query >= a.query_pct
-                && m.target >= a.target_pct;
+                && m.query >= query_pct
+                && m.target >= target_pct;
             matches += u64::from(is_match);
             match a.format {
                 MatchFormat::Csv => {
@@ -474,12 +600,7 @@ fn run_match(a: MatchArgs) -> anyhow::Result<i32> {
     }
     csv.flush()?;
     out.flush()?;
-    Ok(match (matches > 0, failures > 0) {
-        (true, false) => 0,
-        (false, false) => 1,
-        (false, true) => 2,
-        (true, true) => 3,
-    })
+    Ok(exit_code(matches, failures))
 }
 
 #[cfg(test)]

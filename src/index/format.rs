@@ -50,6 +50,10 @@ pub enum Kind {
     Tombstones = 7,
     /// Digest lists: entry numbers sorted by digest, u32.
     DigestOrder = 8,
+    /// vPDQ lists: one 16-byte record per frame (frame number, timestamp, quality, flags).
+    VpdqFrames = 9,
+    /// vPDQ lists: one 16-byte record per video (id, first frame, frame count).
+    VpdqGroups = 10,
 }
 
 impl Kind {
@@ -63,6 +67,8 @@ impl Kind {
             6 => Kind::LabelBytes,
             7 => Kind::Tombstones,
             8 => Kind::DigestOrder,
+            9 => Kind::VpdqFrames,
+            10 => Kind::VpdqGroups,
             _ => return None,
         })
     }
@@ -71,7 +77,13 @@ impl Kind {
     pub fn hot(self) -> bool {
         matches!(
             self,
-            Kind::Codes | Kind::MihOffsets | Kind::MihIds | Kind::Tombstones | Kind::DigestOrder
+            Kind::Codes
+                | Kind::MihOffsets
+                | Kind::MihIds
+                | Kind::Tombstones
+                | Kind::DigestOrder
+                | Kind::VpdqFrames
+                | Kind::VpdqGroups
         )
     }
 }

@@ -171,6 +171,14 @@ pub enum ImportError {
         /// The cause.
         source: std::io::Error,
     },
+    /// Strict mode: the first problem of a vPDQ file.
+    #[error("{path}: {problem}")]
+    Vpdq {
+        /// The file.
+        path: String,
+        /// The problem (line number and reason, never content).
+        problem: String,
+    },
     /// Strict mode: the first problem.
     #[error("{path}: line {line}: {kind}")]
     Strict {

@@ -11,6 +11,8 @@
 //! - [`search`]: sinks (range, k-nearest, tombstones), the planner, dihedral merging.
 //! - [`format`](mod@format): the file container (header, checksummed sections, table) and its mapping.
 //! - [`store`]: [`Index`]: open and verify, search by list, add / remove / replace.
+//! - [`vpdq`]: vPDQ lists (one group of frames per video) and [`Index::match_vpdq`], exact
+//!   bag-of-frames matching through the PDQ search; [`vpdq_import`] reads vPDQ files.
 //!
 //! Every path returns exactly the oracle's hits: `tests/index_search.rs` checks it.
 
@@ -21,10 +23,15 @@ pub mod mih;
 pub mod scan;
 pub mod search;
 pub mod store;
+pub mod vpdq;
+pub mod vpdq_import;
 
 pub use kernel::Kernel;
 pub use search::{Backend, Hit, Params, Plan, SearchError, Segment, Tombstones};
 pub use store::{
     Algo, Index, IndexError, ListManifest, Manifest, NewEntry, NewList, Provenance, Queries,
-    Source, build,
+    Source, build, build_with_videos,
+};
+pub use vpdq::{
+    IndexedVideo, NewVideo, NewVpdqList, VpdqListMeta, VpdqMatch, VpdqMatchParams, VpdqThresholds,
 };

@@ -20,6 +20,7 @@ use super::format::{self, FormatError, Kind, Section, Storage, Writer};
 use super::kernel::Kernel;
 use super::mih::{self, MihTables, MihView};
 use super::search::{self, Backend, Hit, Params, SearchError, Segment, Tombstones};
+use super::vpdq::{self as vlist, NewVideo, NewVpdqList, VpdqListMeta};
 
 /// Manifest schema written by this build.
 pub const MANIFEST_SCHEMA: u32 = 1;
@@ -41,10 +42,16 @@ pub enum Algo {
     Sha1,
     /// SHA-256, exact.
     Sha256,
+    /// vPDQ: videos as groups of PDQ frame hashes (frame number, quality, timestamp), matched
+    /// as bags of frames (`pdq-spec.md` §2.4; [`super::vpdq`]). Not in [`Algo::ALL`] (the
+    /// algorithms of hash lists) and not named by [`Algo::parse`]: vPDQ lists are built from
+    /// vPDQ files ([`super::vpdq_import`]), and searched only through
+    /// [`Index::match_vpdq`].
+    Vpdq,
 }
 
 impl Algo {
-    /// Every algorithm.
+    /// Every algorithm of hash lists (one code per entry); [`Algo::Vpdq`] is not one.
     pub const ALL: [Algo; 5] = [Algo::Pdq, Algo::Phash, Algo::Md5, Algo::Sha1, Algo::Sha256];
 
     /// The name used in files and records.
@@ -55,6 +62,7 @@ impl Algo {
             Algo::Md5 => "md5",
             Algo::Sha1 => "sha1",
             Algo::Sha256 => "sha256",
+            Algo::Vpdq => "vpdq",
         }
     }
 
@@ -68,7 +76,7 @@ impl Algo {
     /// Bytes per code.
     pub fn code_bytes(self) -> usize {
         match self {
-            Algo::Pdq | Algo::Sha256 => 32,
+            Algo::Pdq | Algo::Sha256 | Algo::Vpdq => 32,
             Algo::Phash => 8,
             Algo::Md5 => 16,
             Algo::Sha1 => 20,
@@ -77,13 +85,14 @@ impl Algo {
 
     /// Whether codes are compared by Hamming distance (else by equality).
     pub fn is_perceptual(self) -> bool {
-        matches!(self, Algo::Pdq | Algo::Phash)
+        matches!(self, Algo::Pdq | Algo::Phash | Algo::Vpdq)
     }
 
-    /// The default radius (conventions.md): pdq 31, phash 10, digests 0.
+    /// The default radius (conventions.md): pdq 31, phash 10, digests 0; vpdq 31 (its frame
+    /// distance D).
     pub fn default_radius(self) -> u32 {
         match self {
-            Algo::Pdq => 31,
+            Algo::Pdq | Algo::Vpdq => 31,
             Algo::Phash => 10,
             _ => 0,
         }
@@ -105,7 +114,7 @@ impl Algo {
             .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
             .collect::<Option<_>>()?;
         Some(match self {
-            Algo::Pdq | Algo::Phash => be
+            Algo::Pdq | Algo::Phash | Algo::Vpdq => be
                 .rchunks(8)
                 .flat_map(|c| c.iter().rev().copied())
                 .collect(),
@@ -116,7 +125,7 @@ impl Algo {
     /// Lowercase hex of stored code bytes (the inverse of [`Algo::parse_hex`]).
     pub fn to_hex(self, code: &[u8]) -> String {
         let be: Vec<u8> = match self {
-            Algo::Pdq | Algo::Phash => code
+            Algo::Pdq | Algo::Phash | Algo::Vpdq => code
                 .rchunks(8)
                 .flat_map(|c| c.iter().rev().copied())
                 .collect(),
@@ -209,10 +218,16 @@ pub struct SegmentManifest {
     pub mih_ids: Option<u32>,
     /// Sorted order section (digest lists).
     pub digest_order: Option<u32>,
-    /// Label offsets section.
+    /// Label offsets section (vPDQ lists: one label per video, not per frame).
     pub label_offsets: u32,
     /// Label bytes section.
     pub label_bytes: u32,
+    /// vPDQ lists: the frame records section ([`super::vpdq`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpdq_frames: Option<u32>,
+    /// vPDQ lists: the video (group) table section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpdq_groups: Option<u32>,
 }
 
 /// One list in the manifest.
@@ -242,6 +257,9 @@ pub struct ListManifest {
     pub tombstones: Option<u32>,
     /// Segments in id order.
     pub segments: Vec<SegmentManifest>,
+    /// vPDQ lists: videos and matching thresholds (entries are the frames).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpdq: Option<VpdqListMeta>,
 }
 
 /// The manifest section.
@@ -295,6 +313,20 @@ pub enum IndexError {
     /// The search could not run.
     #[error(transparent)]
     Search(#[from] SearchError),
+    /// An operation on a list of the wrong kind (hash entries for a vPDQ list, videos for a
+    /// hash list).
+    #[error("list {name:?} is a {algo} list: {reason}")]
+    WrongKind {
+        /// The list.
+        name: String,
+        /// Its algorithm's name.
+        algo: &'static str,
+        /// What was asked.
+        reason: &'static str,
+    },
+    /// A video without frames, or thresholds out of range.
+    #[error("{0}")]
+    Vpdq(String),
 }
 
 /// An entry to store: code bytes ([`Algo::parse_hex`] form) and an optional label.
@@ -399,8 +431,17 @@ impl Index {
 
     /// Build an index in memory from lists (for `vigil match --list`).
     pub fn from_lists(lists: Vec<NewList>, prov: Provenance) -> Result<Index, IndexError> {
+        Index::from_lists_with_videos(lists, Vec::new(), prov)
+    }
+
+    /// [`Index::from_lists`] with vPDQ lists too (after the hash lists).
+    pub fn from_lists_with_videos(
+        lists: Vec<NewList>,
+        videos: Vec<NewVpdqList>,
+        prov: Provenance,
+    ) -> Result<Index, IndexError> {
         let mut buf = Cursor::new(Vec::new());
-        write_lists(&mut buf, None, plans_from_new(lists)?, prov).map_err(|source| {
+        write_lists(&mut buf, None, plans_from_all(lists, videos)?, prov).map_err(|source| {
             IndexError::Io {
                 path: "<memory>".into(),
                 source,
@@ -448,7 +489,7 @@ impl Index {
     }
 
     /// A section's bytes, checked to be of `kind`.
-    fn sec(&self, i: u32, kind: Kind) -> Result<&[u8], String> {
+    pub(super) fn sec(&self, i: u32, kind: Kind) -> Result<&[u8], String> {
         let s = self
             .sections
             .get(i as usize)
@@ -491,7 +532,15 @@ impl Index {
                 }
                 let lo = self.sec(s.label_offsets, Kind::LabelOffsets)?;
                 self.sec(s.label_bytes, Kind::LabelBytes)?;
-                if lo.len() as u64 != (s.count + 1) * 8 {
+                let labelled = if l.algo == Algo::Vpdq {
+                    vlist::check_segment(self, l, s)?
+                } else {
+                    if s.vpdq_frames.is_some() || s.vpdq_groups.is_some() {
+                        return Err(format!("list {:?}: vPDQ sections in a hash list", l.name));
+                    }
+                    s.count
+                };
+                if lo.len() as u64 != (labelled + 1) * 8 {
                     return Err(format!("list {:?}: label offsets length", l.name));
                 }
                 if l.algo.is_perceptual() {
@@ -529,11 +578,16 @@ impl Index {
             if dead.len() as u64 > total.div_ceil(64) {
                 return Err(format!("list {:?}: tombstones past the last id", l.name));
             }
+            if l.algo == Algo::Vpdq {
+                vlist::check_list(self, l)?;
+            } else if l.vpdq.is_some() {
+                return Err(format!("list {:?}: vPDQ metadata on a hash list", l.name));
+            }
         }
         Ok(())
     }
 
-    fn tombstones(&self, l: &ListManifest) -> Result<&[u64], String> {
+    pub(super) fn tombstones(&self, l: &ListManifest) -> Result<&[u64], String> {
         match l.tombstones {
             Some(t) => self.words(t, Kind::Tombstones),
             None => Ok(&[]),
@@ -564,7 +618,7 @@ impl Index {
                 }
                 let err = |e: mih::MihError| bad(format!("list {:?} segment {si}: {e}", l.name));
                 match l.algo {
-                    Algo::Pdq => {
+                    Algo::Pdq | Algo::Vpdq => {
                         let (codes, view) = self.pdq_segment(s).map_err(bad)?;
                         view.check_codes(codes).map_err(err)?;
                     }
@@ -596,7 +650,10 @@ impl Index {
         Ok(())
     }
 
-    fn pdq_segment(&self, s: &SegmentManifest) -> Result<(&[[u64; 4]], MihView<'_>), String> {
+    pub(super) fn pdq_segment(
+        &self,
+        s: &SegmentManifest,
+    ) -> Result<(&[[u64; 4]], MihView<'_>), String> {
         let codes = as_codes::<4>(self.words(s.codes, Kind::Codes)?);
         let view = MihView {
             offsets: self.u32s(s.mih_offsets.unwrap_or(u32::MAX), Kind::MihOffsets)?,
@@ -667,7 +724,8 @@ impl Index {
             Queries::Phash(q) => q.len(),
             Queries::Digest(_, q) => q.len(),
         };
-        if queries.algo() != l.algo {
+        // vPDQ lists are matched as videos (`match_vpdq`), never by single hashes.
+        if queries.algo() != l.algo || l.algo == Algo::Vpdq {
             return Ok(vec![Vec::new(); n]);
         }
         match queries {
@@ -747,19 +805,23 @@ impl Index {
     }
 
     /// The label of a hit's entry, if it has one (read from the mapping on demand).
+    /// For a vPDQ list, the label of the hit frame's video.
     pub fn label(&self, list: usize, hit: &Hit) -> Option<&str> {
-        let s = self
-            .manifest
-            .lists
-            .get(list)?
-            .segments
-            .get(hit.segment as usize)?;
+        let l = self.manifest.lists.get(list)?;
+        let s = l.segments.get(hit.segment as usize)?;
+        let at = if l.algo == Algo::Vpdq {
+            vlist::group_of(self, s, hit.entry)?
+        } else {
+            hit.entry as usize
+        };
+        self.label_at(s, at)
+    }
+
+    /// Label number `at` of a segment (an entry's, or a vPDQ video's).
+    pub(super) fn label_at(&self, s: &SegmentManifest, at: usize) -> Option<&str> {
         let lo = self.words(s.label_offsets, Kind::LabelOffsets).ok()?;
         let lb = self.sec(s.label_bytes, Kind::LabelBytes).ok()?;
-        let (a, b) = (
-            *lo.get(hit.entry as usize)?,
-            *lo.get(hit.entry as usize + 1)?,
-        );
+        let (a, b) = (*lo.get(at)?, *lo.get(at + 1)?);
         let text = std::str::from_utf8(lb.get(a as usize..b as usize)?).ok()?;
         (!text.is_empty()).then_some(text)
     }
@@ -850,12 +912,17 @@ fn entries_sha256(algo: Algo, entries: &[NewEntry]) -> String {
     hex(&h.finalize())
 }
 
-/// A segment to write: copied from the open index, or built from new entries.
+/// A segment to write: copied from the open index, or built from new entries or videos.
 enum SegPlan {
     Existing(SegmentManifest),
     New {
         first_id: u64,
         entries: Vec<NewEntry>,
+    },
+    NewVideos {
+        first_id: u64,
+        first_group: u64,
+        videos: Vec<NewVideo>,
     },
 }
 
@@ -867,16 +934,73 @@ struct ListPlan {
 }
 
 fn plans_from_new(lists: Vec<NewList>) -> Result<Vec<ListPlan>, IndexError> {
+    plans_from_all(lists, Vec::new())
+}
+
+fn plans_from_all(
+    lists: Vec<NewList>,
+    videos: Vec<NewVpdqList>,
+) -> Result<Vec<ListPlan>, IndexError> {
     let mut names = HashSet::new();
-    lists
-        .into_iter()
-        .map(|l| {
-            if !names.insert(l.name.clone()) {
-                return Err(IndexError::DuplicateList(l.name));
-            }
-            new_plan(l)
-        })
-        .collect()
+    let mut out = Vec::with_capacity(lists.len() + videos.len());
+    for l in lists {
+        if !names.insert(l.name.clone()) {
+            return Err(IndexError::DuplicateList(l.name));
+        }
+        out.push(new_plan(l)?);
+    }
+    for v in videos {
+        if !names.insert(v.name.clone()) {
+            return Err(IndexError::DuplicateList(v.name));
+        }
+        out.push(new_vpdq_plan(v)?);
+    }
+    Ok(out)
+}
+
+/// SHA-256 of the frame hashes of videos as hex lines (a vPDQ list's checksum).
+fn videos_sha256(videos: &[NewVideo]) -> String {
+    let mut h = Sha256::new();
+    for f in videos.iter().flat_map(|v| &v.frames) {
+        h.update(f.hash.to_string().as_bytes());
+        h.update(b"\n");
+    }
+    hex(&h.finalize())
+}
+
+fn new_vpdq_plan(l: NewVpdqList) -> Result<ListPlan, IndexError> {
+    l.thresholds.check().map_err(IndexError::Vpdq)?;
+    vlist::check_videos(&l.videos)?;
+    let frames: u64 = l.videos.iter().map(|v| v.frames.len() as u64).sum();
+    let groups = l.videos.len() as u64;
+    Ok(ListPlan {
+        meta: ListManifest {
+            sha256: videos_sha256(&l.videos),
+            name: l.name,
+            algo: Algo::Vpdq,
+            radius: l.thresholds.distance,
+            version: l.version,
+            min_quality: l.thresholds.quality,
+            next_id: frames,
+            live: frames,
+            removed: 0,
+            sources: l.sources,
+            tombstones: None,
+            segments: Vec::new(),
+            vpdq: Some(VpdqListMeta {
+                next_group: groups,
+                groups,
+                removed_groups: 0,
+                thresholds: l.thresholds,
+            }),
+        },
+        segments: vec![SegPlan::NewVideos {
+            first_id: 0,
+            first_group: 0,
+            videos: l.videos,
+        }],
+        tombstones: Vec::new(),
+    })
 }
 
 fn new_plan(l: NewList) -> Result<ListPlan, IndexError> {
@@ -902,6 +1026,7 @@ fn new_plan(l: NewList) -> Result<ListPlan, IndexError> {
             sources: l.sources,
             tombstones: None,
             segments: Vec::new(),
+            vpdq: None,
         },
         segments: vec![SegPlan::New {
             first_id: 0,
@@ -970,6 +1095,50 @@ fn write_new_segment<W: io::Write + io::Seek>(
         digest_order,
         label_offsets,
         label_bytes,
+        vpdq_frames: None,
+        vpdq_groups: None,
+    })
+}
+
+/// Write a new vPDQ segment: the frames' codes and MIH tables (the PDQ search machinery),
+/// the frame records and the video table; one label per video.
+fn write_new_video_segment<W: io::Write + io::Seek>(
+    w: &mut Writer<W>,
+    first_id: u64,
+    first_group: u64,
+    videos: &[NewVideo],
+) -> io::Result<SegmentManifest> {
+    let enc = vlist::encode_segment(videos, first_group);
+    let mut codes = Vec::with_capacity(enc.codes.len() * 32);
+    for c in &enc.codes {
+        codes.extend_from_slice(&pdq_code(c));
+    }
+    let codes_sec = w.section(Kind::Codes, &codes)?;
+    let t = MihTables::build(&enc.codes);
+    let mih_offsets = Some(w.section(Kind::MihOffsets, u32_bytes(&t.offsets))?);
+    let mih_ids = Some(w.section(Kind::MihIds, u32_bytes(&t.ids))?);
+    let mut offsets = Vec::with_capacity(videos.len() + 1);
+    let mut labels = Vec::new();
+    offsets.push(0u64);
+    for v in videos {
+        labels.extend_from_slice(v.label.as_deref().unwrap_or("").as_bytes());
+        offsets.push(labels.len() as u64);
+    }
+    let label_offsets = w.section(Kind::LabelOffsets, bytemuck::cast_slice(&offsets))?;
+    let label_bytes = w.section(Kind::LabelBytes, &labels)?;
+    let vpdq_frames = Some(w.section(Kind::VpdqFrames, &enc.frames)?);
+    let vpdq_groups = Some(w.section(Kind::VpdqGroups, &enc.groups)?);
+    Ok(SegmentManifest {
+        first_id,
+        count: enc.codes.len() as u64,
+        codes: codes_sec,
+        mih_offsets,
+        mih_ids,
+        digest_order: None,
+        label_offsets,
+        label_bytes,
+        vpdq_frames,
+        vpdq_groups,
     })
 }
 
@@ -990,6 +1159,11 @@ fn write_lists<W: io::Write + io::Seek>(
                 SegPlan::New { first_id, entries } => {
                     write_new_segment(&mut w, meta.algo, first_id, &entries)?
                 }
+                SegPlan::NewVideos {
+                    first_id,
+                    first_group,
+                    videos,
+                } => write_new_video_segment(&mut w, first_id, first_group, &videos)?,
                 SegPlan::Existing(old) => {
                     let src = from.expect("existing segments come from an open index");
                     let mut copy = |i: u32| -> io::Result<u32> {
@@ -1009,6 +1183,8 @@ fn write_lists<W: io::Write + io::Seek>(
                         digest_order: old.digest_order.map(&mut copy).transpose()?,
                         label_offsets: copy(old.label_offsets)?,
                         label_bytes: copy(old.label_bytes)?,
+                        vpdq_frames: old.vpdq_frames.map(&mut copy).transpose()?,
+                        vpdq_groups: old.vpdq_groups.map(&mut copy).transpose()?,
                     }
                 }
             };
@@ -1074,6 +1250,16 @@ pub fn build(path: &Path, lists: Vec<NewList>, prov: Provenance) -> Result<(), I
     write_atomic(path, None, plans_from_new(lists)?, prov)
 }
 
+/// [`build`] with vPDQ lists too (written after the hash lists).
+pub fn build_with_videos(
+    path: &Path,
+    lists: Vec<NewList>,
+    videos: Vec<NewVpdqList>,
+    prov: Provenance,
+) -> Result<(), IndexError> {
+    write_atomic(path, None, plans_from_all(lists, videos)?, prov)
+}
+
 impl Index {
     /// The current lists as plans that copy every segment.
     fn plans(&self) -> Vec<ListPlan> {
@@ -1101,6 +1287,13 @@ impl Index {
         let li = self.list(name)?;
         let mut plans = self.plans();
         let plan = &mut plans[li];
+        if plan.meta.algo == Algo::Vpdq {
+            return Err(IndexError::WrongKind {
+                name: name.to_owned(),
+                algo: "vpdq",
+                reason: "add videos (add_videos), not hash entries",
+            });
+        }
         if let Some(i) = entries
             .iter()
             .position(|e| e.code.len() != plan.meta.algo.code_bytes())
@@ -1135,6 +1328,9 @@ impl Index {
     /// Mark ids of list `name` removed (a new tombstone bitmap; segments copied), writing to
     /// `path` atomically. Returns how many live entries were removed (unknown or already
     /// removed ids are not counted).
+    ///
+    /// For a vPDQ list the ids are video (group) ids: every frame of each video is removed,
+    /// and the count returned is of videos.
     pub fn remove(
         &self,
         path: &Path,
@@ -1149,6 +1345,16 @@ impl Index {
         let total = plan.meta.next_id;
         plan.tombstones.resize(total.div_ceil(64) as usize, 0);
         let mut removed = 0;
+        let mut groups_removed = 0;
+        let frame_ids;
+        let ids = if plan.meta.algo == Algo::Vpdq {
+            let (f, g) = vlist::frames_of_groups(self, li, ids);
+            frame_ids = f;
+            groups_removed = g;
+            &frame_ids[..]
+        } else {
+            ids
+        };
         for &id in ids {
             if id < total {
                 let (w, b) = ((id / 64) as usize, id % 64);
@@ -1160,6 +1366,14 @@ impl Index {
         }
         plan.meta.live -= removed;
         plan.meta.removed += removed;
+        let reported = match &mut plan.meta.vpdq {
+            Some(v) => {
+                v.groups -= groups_removed;
+                v.removed_groups += groups_removed;
+                groups_removed
+            }
+            None => removed,
+        };
         let dead = Tombstones {
             words: &plan.tombstones,
         };
@@ -1173,11 +1387,80 @@ impl Index {
         }
         plan.meta.sha256 = hex(&h.finalize());
         plan.meta.sources.push(Source {
-            entries: removed,
+            entries: reported,
             ..source
         });
         write_atomic(path, Some(self), plans, prov)?;
-        Ok(removed)
+        Ok(reported)
+    }
+
+    /// Append videos to vPDQ list `name` as a new segment (existing segments copied), writing
+    /// to `path` atomically. Returns the video (group) ids given.
+    pub fn add_videos(
+        &self,
+        path: &Path,
+        name: &str,
+        videos: Vec<NewVideo>,
+        source: Source,
+        prov: Provenance,
+    ) -> Result<std::ops::Range<u64>, IndexError> {
+        let li = self.list(name)?;
+        let mut plans = self.plans();
+        let plan = &mut plans[li];
+        let Some(meta) = plan.meta.vpdq.as_mut() else {
+            return Err(IndexError::WrongKind {
+                name: name.to_owned(),
+                algo: plan.meta.algo.name(),
+                reason: "videos go to vPDQ lists only",
+            });
+        };
+        vlist::check_videos(&videos)?;
+        let first_group = meta.next_group;
+        let g = videos.len() as u64;
+        meta.next_group += g;
+        meta.groups += g;
+        let first = plan.meta.next_id;
+        let n: u64 = videos.iter().map(|v| v.frames.len() as u64).sum();
+        let mut h = Sha256::new();
+        for (_, code, _) in self.entries(li) {
+            h.update(Algo::Vpdq.to_hex(code).as_bytes());
+            h.update(b"\n");
+        }
+        for f in videos.iter().flat_map(|v| &v.frames) {
+            h.update(f.hash.to_string().as_bytes());
+            h.update(b"\n");
+        }
+        plan.meta.sha256 = hex(&h.finalize());
+        plan.meta.next_id += n;
+        plan.meta.live += n;
+        plan.meta.sources.push(source);
+        if g > 0 {
+            plan.segments.push(SegPlan::NewVideos {
+                first_id: first,
+                first_group,
+                videos,
+            });
+        }
+        write_atomic(path, Some(self), plans, prov)?;
+        Ok(first_group..first_group + g)
+    }
+
+    /// Replace list `list.name` (which must exist, of any kind) by the vPDQ list `list`: new
+    /// videos (ids from 0), new version and thresholds, no tombstones; written atomically.
+    pub fn replace_videos(
+        &self,
+        path: &Path,
+        list: NewVpdqList,
+        prov: Provenance,
+    ) -> Result<(), IndexError> {
+        let li = self.list(&list.name)?;
+        let mut plans = self.plans();
+        let mut sources = plans[li].meta.sources.clone();
+        let mut new = new_vpdq_plan(list)?;
+        sources.append(&mut new.meta.sources);
+        new.meta.sources = sources;
+        plans[li] = new;
+        write_atomic(path, Some(self), plans, prov)
     }
 
     /// Replace list `list.name` (which must exist, with the same algorithm or not) by `list`:

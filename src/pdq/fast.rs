@@ -3,8 +3,9 @@
 //! Exactness rests on one rule: every running sum sees the same float32 operations in the same
 //! order as the oracle's `box1d`; only *which* independent sums run side by side changes.
 //!
-//! - Horizontal box passes run on strips of `LANES` (8) rows transposed into a small scratch
-//!   (`[column][lane]`), so one vector op advances the running sums of 8 rows at once.
+//! - Horizontal box passes run on strips of `LANES` (16) rows transposed into a small scratch
+//!   (`[column][lane]`), so one vector op advances the running sums of 16 rows at once (two
+//!   independent 8-lane chains on AVX2, so one chain's add→subtract latency is hidden).
 //! - Vertical box passes run row by row with one running sum per column (contiguous lanes).
 //! - Only 64 columns and 64 rows survive decimation, so the second horizontal pass divides only
 //!   at the 64 decimated columns, and the second vertical pass runs on those 64 columns alone.
@@ -23,8 +24,10 @@ use super::{Dct16, PdqDihedral, PdqHash, PdqOutput};
 use crate::simd::{self, Level};
 use crate::{ImageView, PixelLayout};
 
-/// Rows processed side by side in the horizontal passes.
-const LANES: usize = 8;
+/// Rows processed side by side in the horizontal passes: two 8-row halves, so two
+/// independent running-sum chains (or one 16-lane AVX-512 chain) are in flight and the
+/// add→subtract latency of one chain no longer sets the pace.
+const LANES: usize = 16;
 type Lanes = [f32; LANES];
 
 /// Reusable per-thread buffers, so hashing a stream of images does not page-fault fresh memory
@@ -445,7 +448,7 @@ impl Transpose for Portable {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    //! 8×8 transposes in AVX registers.
+    //! 8×8 block transposes in AVX registers, two per 16-row strip.
 
     use super::{LANES, Lanes, Portable, Transpose};
     use std::arch::x86_64::*;
@@ -506,32 +509,35 @@ mod x86 {
         ]
     }
 
-    /// `lanes[c][k] = rows[k * w + c]` for all 8 rows.
+    /// `lanes[c][k] = rows[k * w + c]` for all [`LANES`] rows, as 8×8 block transposes.
     #[inline]
     #[target_feature(enable = "avx")]
     fn rows_to_lanes_avx(rows: &[f32], w: usize, lanes: &mut [Lanes]) {
         assert!(rows.len() >= LANES * w && lanes.len() >= w);
-        let blocks = w / LANES * LANES;
-        for c in (0..blocks).step_by(LANES) {
-            // SAFETY: row k's block is rows[k*w + c .. k*w + c + 8], in bounds because
-            // c + 8 <= w and rows.len() >= 8 * w (asserted); lanes[c..c + 8] is in bounds
-            // because lanes.len() >= w. Loads and stores are unaligned.
-            unsafe {
-                let p = rows.as_ptr().add(c);
-                let r = [
-                    _mm256_loadu_ps(p),
-                    _mm256_loadu_ps(p.add(w)),
-                    _mm256_loadu_ps(p.add(2 * w)),
-                    _mm256_loadu_ps(p.add(3 * w)),
-                    _mm256_loadu_ps(p.add(4 * w)),
-                    _mm256_loadu_ps(p.add(5 * w)),
-                    _mm256_loadu_ps(p.add(6 * w)),
-                    _mm256_loadu_ps(p.add(7 * w)),
-                ];
-                let t = transpose8(r);
-                let q = lanes.as_mut_ptr().add(c).cast::<f32>();
-                for (j, v) in t.into_iter().enumerate() {
-                    _mm256_storeu_ps(q.add(8 * j), v);
+        let blocks = w / 8 * 8;
+        for half in 0..LANES / 8 {
+            for c in (0..blocks).step_by(8) {
+                // SAFETY: row (8 * half + k)'s block is rows[(8 * half + k) * w + c ..][..8],
+                // in bounds because c + 8 <= w and rows.len() >= LANES * w (asserted); the
+                // stores go to lanes[c + j][8 * half ..][..8], in bounds because c + j < w <=
+                // lanes.len() and 8 * half + 8 <= LANES. Loads and stores are unaligned.
+                unsafe {
+                    let p = rows.as_ptr().add(8 * half * w + c);
+                    let r = [
+                        _mm256_loadu_ps(p),
+                        _mm256_loadu_ps(p.add(w)),
+                        _mm256_loadu_ps(p.add(2 * w)),
+                        _mm256_loadu_ps(p.add(3 * w)),
+                        _mm256_loadu_ps(p.add(4 * w)),
+                        _mm256_loadu_ps(p.add(5 * w)),
+                        _mm256_loadu_ps(p.add(6 * w)),
+                        _mm256_loadu_ps(p.add(7 * w)),
+                    ];
+                    let t = transpose8(r);
+                    let q = lanes.as_mut_ptr().add(c).cast::<f32>().add(8 * half);
+                    for (j, v) in t.into_iter().enumerate() {
+                        _mm256_storeu_ps(q.add(LANES * j), v);
+                    }
                 }
             }
         }
@@ -542,30 +548,33 @@ mod x86 {
         }
     }
 
-    /// `rows[k * w + c] = lanes[c][k]` for all 8 rows.
+    /// `rows[k * w + c] = lanes[c][k]` for all [`LANES`] rows, as 8×8 block transposes.
     #[inline]
     #[target_feature(enable = "avx")]
     fn lanes_to_rows_avx(lanes: &[Lanes], w: usize, rows: &mut [f32]) {
         assert!(rows.len() >= LANES * w && lanes.len() >= w);
-        let blocks = w / LANES * LANES;
-        for c in (0..blocks).step_by(LANES) {
-            // SAFETY: bounds as in `rows_to_lanes_avx`, with the roles of the slices swapped.
-            unsafe {
-                let p = lanes.as_ptr().add(c).cast::<f32>();
-                let r = [
-                    _mm256_loadu_ps(p),
-                    _mm256_loadu_ps(p.add(8)),
-                    _mm256_loadu_ps(p.add(16)),
-                    _mm256_loadu_ps(p.add(24)),
-                    _mm256_loadu_ps(p.add(32)),
-                    _mm256_loadu_ps(p.add(40)),
-                    _mm256_loadu_ps(p.add(48)),
-                    _mm256_loadu_ps(p.add(56)),
-                ];
-                let t = transpose8(r);
-                let q = rows.as_mut_ptr().add(c);
-                for (k, v) in t.into_iter().enumerate() {
-                    _mm256_storeu_ps(q.add(k * w), v);
+        let blocks = w / 8 * 8;
+        for half in 0..LANES / 8 {
+            for c in (0..blocks).step_by(8) {
+                // SAFETY: bounds as in `rows_to_lanes_avx`, with the roles of the slices
+                // swapped.
+                unsafe {
+                    let p = lanes.as_ptr().add(c).cast::<f32>().add(8 * half);
+                    let r = [
+                        _mm256_loadu_ps(p),
+                        _mm256_loadu_ps(p.add(LANES)),
+                        _mm256_loadu_ps(p.add(2 * LANES)),
+                        _mm256_loadu_ps(p.add(3 * LANES)),
+                        _mm256_loadu_ps(p.add(4 * LANES)),
+                        _mm256_loadu_ps(p.add(5 * LANES)),
+                        _mm256_loadu_ps(p.add(6 * LANES)),
+                        _mm256_loadu_ps(p.add(7 * LANES)),
+                    ];
+                    let t = transpose8(r);
+                    let q = rows.as_mut_ptr().add(8 * half * w + c);
+                    for (k, v) in t.into_iter().enumerate() {
+                        _mm256_storeu_ps(q.add(k * w), v);
+                    }
                 }
             }
         }

@@ -92,6 +92,50 @@ fn parse_timestamp(s: &str, line: usize) -> Result<f32, ParseVpdqError> {
     }
 }
 
+/// One line of the upstream format, `frameNumber,quality,pdqHex[,timestamp]` (a missing
+/// timestamp reads as 0), already trimmed and not empty. The error names what is wrong, never
+/// the line's content.
+pub fn parse_vpdq_line(l: &str) -> Result<VpdqFrame, String> {
+    let parts: Vec<&str> = l.split(',').collect();
+    if parts.len() != 3 && parts.len() != 4 {
+        return Err(format!(
+            "expected 3 or 4 comma-separated fields, found {}",
+            parts.len()
+        ));
+    }
+    let frame_number = parts[0]
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| "frame number is not a non-negative integer".to_owned())?;
+    let quality = parse_quality(parts[1], 0).map_err(|e| e.reason)?;
+    let hash = parse_hash(parts[2], 0).map_err(|e| e.reason)?;
+    let timestamp = match parts.get(3) {
+        Some(t) => parse_timestamp(t, 0).map_err(|e| e.reason)?,
+        None => 0.0,
+    };
+    Ok(VpdqFrame {
+        frame_number,
+        quality,
+        hash,
+        timestamp,
+    })
+}
+
+/// One element of python-threatexchange's signal list, `"pdqHex,quality,timestamp"`
+/// (`VpdqCompactFeature.from_str`), numbered `frame_number` (the format drops frame numbers).
+pub fn parse_signal_item(s: &str, frame_number: u64) -> Result<VpdqFrame, String> {
+    let parts: Vec<&str> = s.split(',').collect();
+    if parts.len() != 3 {
+        return Err("expected \"pdqHex,quality,timestamp\"".to_owned());
+    }
+    Ok(VpdqFrame {
+        frame_number,
+        quality: parse_quality(parts[1], 0).map_err(|e| e.reason)?,
+        hash: parse_hash(parts[0], 0).map_err(|e| e.reason)?,
+        timestamp: parse_timestamp(parts[2], 0).map_err(|e| e.reason)?,
+    })
+}
+
 /// Read a vPDQ hash in either text form (see the module docs). Empty lines are skipped.
 pub fn parse_vpdq(text: &str) -> Result<Vec<VpdqFrame>, ParseVpdqError> {
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
@@ -100,37 +144,11 @@ pub fn parse_vpdq(text: &str) -> Result<Vec<VpdqFrame>, ParseVpdqError> {
     }
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
         let l = raw.trim();
         if l.is_empty() {
             continue;
         }
-        let parts: Vec<&str> = l.split(',').collect();
-        if parts.len() != 3 && parts.len() != 4 {
-            return Err(bad(
-                line,
-                format!(
-                    "expected 3 or 4 comma-separated fields, found {}",
-                    parts.len()
-                ),
-            ));
-        }
-        let frame_number = parts[0]
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| bad(line, "frame number is not a non-negative integer"))?;
-        let quality = parse_quality(parts[1], line)?;
-        let hash = parse_hash(parts[2], line)?;
-        let timestamp = match parts.get(3) {
-            Some(t) => parse_timestamp(t, line)?,
-            None => 0.0,
-        };
-        out.push(VpdqFrame {
-            frame_number,
-            quality,
-            hash,
-            timestamp,
-        });
+        out.push(parse_vpdq_line(l).map_err(|reason| bad(i + 1, reason))?);
     }
     Ok(out)
 }
@@ -144,24 +162,13 @@ fn parse_signal_json(text: &str) -> Result<Vec<VpdqFrame>, ParseVpdqError> {
     })?;
     list.iter()
         .enumerate()
-        .map(|(i, s)| {
-            let line = i + 1;
-            let parts: Vec<&str> = s.split(',').collect();
-            if parts.len() != 3 {
-                return Err(bad(line, "expected \"pdqHex,quality,timestamp\""));
-            }
-            Ok(VpdqFrame {
-                frame_number: i as u64,
-                quality: parse_quality(parts[1], line)?,
-                hash: parse_hash(parts[0], line)?,
-                timestamp: parse_timestamp(parts[2], line)?,
-            })
-        })
+        .map(|(i, s)| parse_signal_item(s, i as u64).map_err(|reason| bad(i + 1, reason)))
         .collect()
 }
 
 /// Which matcher's rules (`pdq-spec.md` §2.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Semantics {
     /// Upstream C++ `matchTwoHashBrute`: no de-duplication, frames match at distance `< D`.
     Cpp,
@@ -215,25 +222,27 @@ pub struct MatchPercent {
     pub target_frames: usize,
 }
 
-fn kept(frames: &[VpdqFrame], o: &MatchOptions) -> Vec<PdqHash> {
-    let mut out: Vec<PdqHash> = Vec::with_capacity(frames.len());
-    match o.semantics {
-        Semantics::Cpp => out.extend(
-            frames
-                .iter()
-                .filter(|f| f.quality >= o.quality)
-                .map(|f| f.hash),
-        ),
-        Semantics::Ptx => {
-            let mut seen = std::collections::HashSet::new();
-            for f in frames {
-                if seen.insert(f.hash) && f.quality >= o.quality {
-                    out.push(f.hash);
-                }
-            }
-        }
-    }
-    out
+/// For each frame, whether it is the first with its hash (python-threatexchange's `dedupe`,
+/// which runs before the quality filter).
+pub fn first_occurrences(frames: &[VpdqFrame]) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::with_capacity(frames.len());
+    frames.iter().map(|f| seen.insert(f.hash)).collect()
+}
+
+/// The hashes of the frames a matcher keeps, in frame order: quality ≥ Q, and under
+/// [`Semantics::Ptx`] only the first frame of each hash (de-duplicated before the quality
+/// filter, so a hash whose first frame is below Q is dropped altogether).
+pub fn kept(frames: &[VpdqFrame], o: &MatchOptions) -> Vec<PdqHash> {
+    let first = match o.semantics {
+        Semantics::Cpp => None,
+        Semantics::Ptx => Some(first_occurrences(frames)),
+    };
+    frames
+        .iter()
+        .enumerate()
+        .filter(|&(i, f)| f.quality >= o.quality && first.as_ref().is_none_or(|v| v[i]))
+        .map(|(_, f)| f.hash)
+        .collect()
 }
 
 fn count_in(a: &[PdqHash], b: &[PdqHash], o: &MatchOptions) -> usize {

@@ -1,0 +1,41 @@
+//! PDQ (SIMD path) on the decoded images of a folder, repeated, one thread: a profiling loop
+//! for `perf`. `cargo run --release --example pdq_loop -- DIR [N] [REPEAT]`.
+use std::time::Instant;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let dir = args.next().expect("DIR");
+    let n: usize = args.next().map_or(50, |s| s.parse().unwrap());
+    let rep: usize = args.next().map_or(5, |s| s.parse().unwrap());
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.truncate(n);
+    let imgs: Vec<_> = files
+        .iter()
+        .filter_map(|f| vigil::decode::decode(&std::fs::read(f).ok()?, &Default::default()).ok())
+        .collect();
+    let px: u64 = imgs
+        .iter()
+        .map(|d| u64::from(d.rgb.width) * u64::from(d.rgb.height))
+        .sum();
+    let mut times = Vec::new();
+    for _ in 0..rep {
+        let t = Instant::now();
+        for d in &imgs {
+            std::hint::black_box(vigil::pdq::fast::hash(&d.rgb.view()));
+        }
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let med = times[0];
+    println!(
+        "{} images, {:.2} Mpx avg: pdq {:.3} ms per image, {:.2} ns/px (fastest of {rep})",
+        imgs.len(),
+        px as f64 / imgs.len() as f64 / 1e6,
+        med / imgs.len() as f64 * 1e3,
+        med / px as f64 * 1e9
+    );
+}
