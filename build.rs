@@ -28,7 +28,10 @@ fn main() {
         println!("cargo:rerun-if-changed={}", dir.join("HEAD").display());
         if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
             let common = PathBuf::from(common);
-            println!("cargo:rerun-if-changed={}", common.join("packed-refs").display());
+            println!(
+                "cargo:rerun-if-changed={}",
+                common.join("packed-refs").display()
+            );
             if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"]) {
                 println!("cargo:rerun-if-changed={}", common.join(head_ref).display());
             }

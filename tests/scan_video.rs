@@ -551,3 +551,68 @@ fn an_in_process_video_crash_cannot_stop_a_scan_for_ever() {
     assert_eq!(hashes[0]["path"], "tree/tiny.mp4");
     assert_eq!(summary(&out)["counts"]["files"], 2);
 }
+
+/// A whole video against a vPDQ list in an index (built from its own 1 s vPDQ, as a hotline
+/// would share it): one `kind: video` match with both percentages, besides the frame matches.
+#[test]
+fn a_listed_video_is_matched_against_the_index_vpdq_lists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    tree_with(
+        dir,
+        &[(
+            "tiny.mp4",
+            std::fs::read(video("tiny-h264-16fps.mp4")).unwrap(),
+        )],
+    );
+    std::fs::create_dir_all(dir.join("lib")).unwrap();
+    std::fs::copy(
+        video("tiny-h264-16fps.mp4.s1.txt"),
+        dir.join("lib/tiny.txt"),
+    )
+    .unwrap();
+    let b = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "index",
+            "build",
+            "--out",
+            "known.vidx",
+            "--vpdq",
+            "videos=lib",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        b.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&b.stderr)
+    );
+    let o = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "scan",
+            "--quiet",
+            "--index",
+            "known.vidx",
+            "--out",
+            "out",
+            "tree",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let m = jsonl(&dir.join("out/matches.jsonl"));
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0]["kind"], "video");
+    assert_eq!(m[0]["algo"], "vpdq");
+    assert_eq!(m[0]["list"], "videos");
+    assert_eq!(m[0]["query_pct"], 100.0);
+    assert_eq!(m[0]["target_pct"], 100.0);
+}

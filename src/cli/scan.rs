@@ -1817,7 +1817,8 @@ fn batch_hits(
     let m = index.manifest();
     for (li, list) in m.lists.iter().enumerate() {
         let perceptual = matches!(list.algo, Algo::Pdq | Algo::Phash);
-        if slack > 0 && !perceptual {
+        // vPDQ lists match whole videos (`video_list_matches`), not files' hashes.
+        if (slack > 0 && !perceptual) || list.algo == Algo::Vpdq {
             continue;
         }
         let p = Params {
@@ -2145,20 +2146,33 @@ fn frame_queries(a: &ScanArgs, results: &[FileResult]) -> Vec<FrameQuery> {
 struct VideoListMatch {
     /// List number in the index manifest.
     list: usize,
-    /// The matched entry group.
+    /// The matched video's id in that list.
     id: u64,
     label: Option<String>,
     /// Percentage of the video's (query's) frames matched.
     query_pct: f64,
-    /// Percentage of the list entry's (target's) frames matched.
+    /// Percentage of the listed video's (target's) frames matched.
     target_pct: f64,
 }
 
-/// The hook for matching whole videos against vPDQ lists (`kind: "video"` matches): it gets
-/// the video's vPDQ at 1 s per hash, the rate lists are shared at. vPDQ list storage in the
-/// index is being built separately (issue 6); until the index holds vPDQ lists there is
-/// nothing to match, and this returns no matches. When it does, this is where
-/// `vigil::video::match_percent` runs against each entry group.
-fn video_list_matches(_index: &Index, _vpdq: &[VpdqFrame]) -> anyhow::Result<Vec<VideoListMatch>> {
-    Ok(Vec::new())
+/// Whole videos against the index's vPDQ lists (`kind: "video"` matches): the video's vPDQ
+/// at 1 s per hash, the rate lists are shared at, matched by `Index::match_vpdq` with each
+/// list's stored thresholds (defaults python-threatexchange's: distance ≤ 31, quality ≥ 50,
+/// query ≥ 80%). Only videos meeting the thresholds are reported.
+fn video_list_matches(index: &Index, vpdq: &[VpdqFrame]) -> anyhow::Result<Vec<VideoListMatch>> {
+    if index.vpdq_lists().is_empty() || vpdq.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = index.match_vpdq(vpdq, &vigil::index::VpdqMatchParams::default())?;
+    Ok(found
+        .into_iter()
+        .filter(|m| m.is_match)
+        .map(|m| VideoListMatch {
+            list: m.list,
+            id: m.group,
+            label: m.label,
+            query_pct: m.percent.query,
+            target_pct: m.percent.target,
+        })
+        .collect())
 }
