@@ -40,12 +40,21 @@ pub fn pillow_l(view: &ImageView<'_>) -> Vec<u8> {
 /// arithmetic, so the same bytes), else the portable loop.
 #[inline]
 fn rgb_row_to_l(src: &[u8], dst: &mut [u8]) {
+    rgb_row_to_l_at(src, dst, crate::simd::level());
+}
+
+/// [`rgb_row_to_l`] at a given SIMD level (capped at what the CPU has): `src` is `3 *
+/// dst.len()` bytes of RGB.
+#[inline]
+pub(crate) fn rgb_row_to_l_at(src: &[u8], dst: &mut [u8], level: crate::simd::Level) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 (and the SSSE3 it implies) was detected just above.
+    if level >= crate::simd::Level::Avx2 && crate::simd::detected() >= crate::simd::Level::Avx2 {
+        // SAFETY: `simd::detected()` reports Avx2 or more only after AVX2 (and so the SSSE3
+        // it implies) was detected.
         unsafe { x86::rgb_row_to_l_avx2(src, dst) };
         return;
     }
+    let _ = level;
     rgb_row_to_l_portable(src, dst);
 }
 
@@ -171,14 +180,16 @@ mod tests {
                     (x >> 24) as u8
                 })
                 .collect();
-            let mut dst = vec![0u8; w];
-            rgb_row_to_l(&src, &mut dst);
-            for (i, &o) in dst.iter().enumerate() {
-                assert_eq!(
-                    o,
-                    rgb_to_l(src[3 * i], src[3 * i + 1], src[3 * i + 2]),
-                    "w {w} i {i}"
-                );
+            for level in crate::simd::available() {
+                let mut dst = vec![0u8; w];
+                rgb_row_to_l_at(&src, &mut dst, level);
+                for (i, &o) in dst.iter().enumerate() {
+                    assert_eq!(
+                        o,
+                        rgb_to_l(src[3 * i], src[3 * i + 1], src[3 * i + 2]),
+                        "w {w} i {i} {level:?}"
+                    );
+                }
             }
         }
     }
