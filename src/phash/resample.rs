@@ -80,8 +80,11 @@ impl Axis {
     }
 }
 
+/// A cache entry: (input size, output size) and the axis.
+type CachedAxis = ((u32, u32), Rc<Axis>);
+
 thread_local! {
-    static AXES: RefCell<Vec<((u32, u32), Rc<Axis>)>> = const { RefCell::new(Vec::new()) };
+    static AXES: RefCell<Vec<CachedAxis>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The (possibly cached) axis for resampling `in_size` samples to `out_size`.
