@@ -415,76 +415,201 @@ fn horizontal(level: Level, axis: &Axis, row: &[u8], out: &mut [u8]) {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{BIAS, Split, clip8};
+    use super::{BIAS, Split, Taps, clip8};
+    use crate::phash::lanczos::PRECISION_BITS;
 
-    /// [`super::horizontal`] with AVX2: 16 taps per `vpmaddwd` pair.
+    /// One output's `(A << 15) + B` lanes (AVX2, 16 taps per `vpmaddwd` pair): their wrapping
+    /// sum plus `BIAS` is the exact accumulator (module docs).
+    #[target_feature(enable = "avx2")]
+    fn dot_avx2(split: &Split, row: &[u8], t: &Taps) -> __m256i {
+        let len = t.chunks * 16;
+        let px = &row[t.start..t.start + len];
+        let hi = &split.hi[t.offset..t.offset + len];
+        let lo = &split.lo[t.offset..t.offset + len];
+        let (mut ah, mut al) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for ((p, h), l) in px
+            .chunks_exact(16)
+            .zip(hi.chunks_exact(16))
+            .zip(lo.chunks_exact(16))
+        {
+            // SAFETY: `p` holds 16 bytes and `h`, `l` 16 `i16`s each (chunks_exact), read with
+            // unaligned loads.
+            let (p, h, l) = unsafe {
+                (
+                    _mm_loadu_si128(p.as_ptr().cast()),
+                    _mm256_loadu_si256(h.as_ptr().cast()),
+                    _mm256_loadu_si256(l.as_ptr().cast()),
+                )
+            };
+            let p = _mm256_cvtepu8_epi16(p);
+            // Exact pair sums; the lane sums wrap (module docs).
+            ah = _mm256_add_epi32(ah, _mm256_madd_epi16(p, h));
+            al = _mm256_add_epi32(al, _mm256_madd_epi16(p, l));
+        }
+        _mm256_add_epi32(_mm256_slli_epi32::<15>(ah), al)
+    }
+
+    /// The same with AVX-512BW, 32 taps per `vpmaddwd` pair.
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+    fn dot_avx512(split: &Split, row: &[u8], t: &Taps) -> __m512i {
+        let len = t.chunks * 32;
+        let px = &row[t.start..t.start + len];
+        let hi = &split.hi[t.offset..t.offset + len];
+        let lo = &split.lo[t.offset..t.offset + len];
+        let (mut ah, mut al) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+        for ((p, h), l) in px
+            .chunks_exact(32)
+            .zip(hi.chunks_exact(32))
+            .zip(lo.chunks_exact(32))
+        {
+            // SAFETY: `p` holds 32 bytes and `h`, `l` 32 `i16`s each (chunks_exact), read with
+            // unaligned loads.
+            let (p, h, l) = unsafe {
+                (
+                    _mm256_loadu_si256(p.as_ptr().cast()),
+                    _mm512_loadu_si512(h.as_ptr().cast()),
+                    _mm512_loadu_si512(l.as_ptr().cast()),
+                )
+            };
+            let p = _mm512_cvtepu8_epi16(p);
+            // Exact pair sums; the lane sums wrap (module docs).
+            ah = _mm512_add_epi32(ah, _mm512_madd_epi16(p, h));
+            al = _mm512_add_epi32(al, _mm512_madd_epi16(p, l));
+        }
+        _mm512_add_epi32(_mm512_slli_epi32::<15>(ah), al)
+    }
+
+    /// The 8 wrapping lane sums of `v[0..8]`, in order, in one register.
+    #[target_feature(enable = "avx2")]
+    fn reduce8(v: &[__m256i; 8]) -> __m256i {
+        // `hadd(a, b)` per 128-bit lane: [a0+a1, a2+a3, b0+b1, b2+b3]; two levels give, per
+        // lane, the lane sums of four inputs; adding the two lanes finishes them.
+        let h01 = _mm256_hadd_epi32(v[0], v[1]);
+        let h23 = _mm256_hadd_epi32(v[2], v[3]);
+        let h45 = _mm256_hadd_epi32(v[4], v[5]);
+        let h67 = _mm256_hadd_epi32(v[6], v[7]);
+        let a = _mm256_hadd_epi32(h01, h23);
+        let b = _mm256_hadd_epi32(h45, h67);
+        _mm256_add_epi32(
+            _mm256_permute2x128_si256::<0x20>(a, b),
+            _mm256_permute2x128_si256::<0x31>(a, b),
+        )
+    }
+
+    /// `clip8(BIAS + sum)` of 8 sums into 8 bytes. `clip8(acc)` is `clamp(acc >> 22, 0, 255)`
+    /// with an arithmetic shift (≥ 2^30 gives ≥ 256, ≤ 0 gives ≤ 0); the shifted values lie
+    /// in [-512, 511], so the signed pack to i16 is exact and the unsigned pack to u8 clamps.
+    #[target_feature(enable = "avx2")]
+    fn store8(sums: __m256i, out: &mut [u8; 8]) {
+        let acc = _mm256_add_epi32(sums, _mm256_set1_epi32(BIAS));
+        let s = _mm256_srai_epi32::<{ PRECISION_BITS as i32 }>(acc);
+        let w = _mm_packs_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+        let b = _mm_packus_epi16(w, w);
+        // SAFETY: `out` is 8 writable bytes; the store writes the low 8 bytes of `b`.
+        unsafe { _mm_storel_epi64(out.as_mut_ptr().cast(), b) };
+    }
+
+    /// The wrapping sum of `v`'s lanes, then `clip8(BIAS + sum)`.
+    #[target_feature(enable = "avx2")]
+    fn finish1(v: __m256i) -> u8 {
+        let v = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let v = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
+        let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b01>(v));
+        // Congruent to the exact sum mod 2^32, which fits i32, so equal to it.
+        clip8(_mm_cvtsi128_si32(v).wrapping_add(BIAS))
+    }
+
+    /// The low and high 256-bit halves of `v` added (lane sums unchanged mod 2^32).
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+    fn fold512(v: __m512i) -> __m256i {
+        _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v))
+    }
+
+    /// [`super::horizontal`] with AVX2: outputs 8 at a time, reduced together.
     #[target_feature(enable = "avx2")]
     pub(super) fn horizontal_avx2(split: &Split, row: &[u8], out: &mut [u8]) {
-        for (o, t) in out.iter_mut().zip(&split.taps) {
-            let len = t.chunks * 16;
-            let px = &row[t.start..t.start + len];
-            let hi = &split.hi[t.offset..t.offset + len];
-            let lo = &split.lo[t.offset..t.offset + len];
-            let (mut ah, mut al) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-            for ((p, h), l) in px
-                .chunks_exact(16)
-                .zip(hi.chunks_exact(16))
-                .zip(lo.chunks_exact(16))
-            {
-                // SAFETY: `p` holds 16 bytes and `h`, `l` 16 `i16`s each (chunks_exact), read
-                // with unaligned loads.
-                let (p, h, l) = unsafe {
-                    (
-                        _mm_loadu_si128(p.as_ptr().cast()),
-                        _mm256_loadu_si256(h.as_ptr().cast()),
-                        _mm256_loadu_si256(l.as_ptr().cast()),
-                    )
-                };
-                let p = _mm256_cvtepu8_epi16(p);
-                // Exact pair sums; the lane sums wrap (module docs).
-                ah = _mm256_add_epi32(ah, _mm256_madd_epi16(p, h));
-                al = _mm256_add_epi32(al, _mm256_madd_epi16(p, l));
+        let mut outs = out.chunks_exact_mut(8);
+        let mut taps = split.taps.chunks_exact(8);
+        for (o, t) in (&mut outs).zip(&mut taps) {
+            let mut v = [_mm256_setzero_si256(); 8];
+            for (v, t) in v.iter_mut().zip(t) {
+                *v = dot_avx2(split, row, t);
             }
-            let v = _mm256_add_epi32(_mm256_slli_epi32::<15>(ah), al);
-            let v = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-            let v = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
-            let v = _mm_add_epi32(v, _mm_shuffle_epi32::<0b01>(v));
-            // Congruent to the exact sum mod 2^32, which fits i32, so equal to it.
-            *o = clip8(_mm_cvtsi128_si32(v).wrapping_add(BIAS));
+            store8(reduce8(&v), o.try_into().expect("8 outputs"));
+        }
+        for (o, t) in outs.into_remainder().iter_mut().zip(taps.remainder()) {
+            *o = finish1(dot_avx2(split, row, t));
         }
     }
 
-    /// [`super::horizontal`] with AVX-512BW: 32 taps per `vpmaddwd` pair.
+    /// [`super::horizontal`] with AVX-512BW: outputs 8 at a time, reduced together.
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
     pub(super) fn horizontal_avx512(split: &Split, row: &[u8], out: &mut [u8]) {
-        for (o, t) in out.iter_mut().zip(&split.taps) {
-            let len = t.chunks * 32;
-            let px = &row[t.start..t.start + len];
-            let hi = &split.hi[t.offset..t.offset + len];
-            let lo = &split.lo[t.offset..t.offset + len];
-            let (mut ah, mut al) = (_mm512_setzero_si512(), _mm512_setzero_si512());
-            for ((p, h), l) in px
-                .chunks_exact(32)
-                .zip(hi.chunks_exact(32))
-                .zip(lo.chunks_exact(32))
-            {
-                // SAFETY: `p` holds 32 bytes and `h`, `l` 32 `i16`s each (chunks_exact), read
-                // with unaligned loads.
-                let (p, h, l) = unsafe {
-                    (
-                        _mm256_loadu_si256(p.as_ptr().cast()),
-                        _mm512_loadu_si512(h.as_ptr().cast()),
-                        _mm512_loadu_si512(l.as_ptr().cast()),
-                    )
-                };
-                let p = _mm512_cvtepu8_epi16(p);
-                // Exact pair sums; the lane sums wrap (module docs).
-                ah = _mm512_add_epi32(ah, _mm512_madd_epi16(p, h));
-                al = _mm512_add_epi32(al, _mm512_madd_epi16(p, l));
+        let mut outs = out.chunks_exact_mut(8);
+        let mut taps = split.taps.chunks_exact(8);
+        for (o, t) in (&mut outs).zip(&mut taps) {
+            let mut v = [_mm256_setzero_si256(); 8];
+            for (v, t) in v.iter_mut().zip(t) {
+                *v = fold512(dot_avx512(split, row, t));
             }
-            let v = _mm512_add_epi32(_mm512_slli_epi32::<15>(ah), al);
-            // Congruent to the exact sum mod 2^32, which fits i32, so equal to it.
-            *o = clip8(_mm512_reduce_add_epi32(v).wrapping_add(BIAS));
+            store8(reduce8(&v), o.try_into().expect("8 outputs"));
+        }
+        for (o, t) in outs.into_remainder().iter_mut().zip(taps.remainder()) {
+            *o = finish1(fold512(dot_avx512(split, row, t)));
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::simd::{self, Level};
+
+        /// The SIMD `clip8` (shift, packs) and reduction against the scalar ones, at the
+        /// accumulator's edges.
+        #[test]
+        fn store8_is_clip8() {
+            if simd::detected() < Level::Avx2 {
+                return;
+            }
+            let edges = [
+                i32::MIN,
+                -(1 << 22),
+                -1,
+                0,
+                1,
+                (1 << 22) - 1,
+                1 << 22,
+                (255 << 22) + (1 << 22) - 1,
+                1 << 30,
+                (1 << 30) - 1,
+                i32::MAX,
+            ];
+            for (i, &a) in edges.iter().enumerate() {
+                for &b in &edges[i..] {
+                    // Lane sums that are the edge values minus BIAS (wrapping), spread over
+                    // the lanes of each of the 8 inputs.
+                    let want = |k: i32| clip8(if k % 2 == 0 { a } else { b });
+                    let lanes = |k: i32| {
+                        let s = (if k % 2 == 0 { a } else { b }).wrapping_sub(BIAS);
+                        let part = s / 8;
+                        let mut l = [part; 8];
+                        l[7] = s.wrapping_sub(part.wrapping_mul(7));
+                        l
+                    };
+                    // SAFETY: AVX2 was detected above; the loads read 8 i32s from arrays.
+                    let got = unsafe {
+                        let v: [__m256i; 8] = std::array::from_fn(|k| {
+                            _mm256_loadu_si256(lanes(k as i32).as_ptr().cast())
+                        });
+                        let mut out = [0u8; 8];
+                        store8(reduce8(&v), &mut out);
+                        assert_eq!(finish1(v[1]), want(1));
+                        out
+                    };
+                    let want: Vec<u8> = (0..8).map(want).collect();
+                    assert_eq!(got.to_vec(), want, "{a} {b}");
+                }
+            }
         }
     }
 }
