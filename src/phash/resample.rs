@@ -304,40 +304,91 @@ fn resize<R: Rows + ?Sized>(
         return out;
     }
 
-    let horiz = need_horizontal.then(|| axis(width, out_w));
     let mut out = vec![0u8; ow * oh];
-    if !need_vertical {
-        for (y, out_row) in out.chunks_exact_mut(ow).enumerate() {
-            match &horiz {
-                Some(horiz) => {
+    let vert = need_vertical.then(|| axis(height, out_h));
+    let (first, last) = match &vert {
+        Some(vert) => vert.by_row().span(&vert.coeffs),
+        None => (0, height as usize),
+    };
+    let mut acc = vec![BIAS; if need_vertical { ow * oh } else { 0 }];
+    if !need_horizontal {
+        // Width unchanged: the vertical pass alone (a copy when neither pass is needed).
+        for y in first..last {
+            match &vert {
+                Some(vert) => {
                     rows.fill(y, &mut row[..w], level);
-                    horizontal(level, horiz, &row, out_row);
+                    accumulate(level, &mut acc, ow, &row[..w], vert.by_row().row(y));
                 }
-                None => rows.fill(y, out_row, level),
+                None => rows.fill(y, &mut out[y * ow..][..ow], level),
             }
         }
-        return out;
-    }
-    let vert = axis(height, out_h);
-    let by_row = vert.by_row();
-    let (first, last) = by_row.span(&vert.coeffs);
-    let mut acc = vec![BIAS; ow * oh];
-    let mut hrow = vec![0u8; ow];
-    for y in first..last {
-        rows.fill(y, &mut row[..w], level);
-        let src = match &horiz {
-            Some(horiz) => {
-                horizontal(level, horiz, &row, &mut hrow);
-                &hrow[..]
+    } else {
+        // The horizontal pass, `BATCH` source rows at a time (they share the weight loads).
+        let horiz = axis(width, out_w);
+        let stride = w + PAD;
+        // As with `row`, the bytes past each row's `w` stay 0.
+        let mut batch = vec![0u8; BATCH * stride];
+        let mut hrows = vec![0u8; BATCH * ow];
+        for y0 in (first..last).step_by(BATCH) {
+            let n = BATCH.min(last - y0);
+            for (i, r) in batch.chunks_exact_mut(stride).take(n).enumerate() {
+                rows.fill(y0 + i, &mut r[..w], level);
             }
-            None => &row[..w],
-        };
-        accumulate(level, &mut acc, ow, src, by_row.row(y));
+            horizontal_batch(level, &horiz, &batch, stride, n, &mut hrows);
+            for (i, hrow) in hrows.chunks_exact(ow).take(n).enumerate() {
+                match &vert {
+                    Some(vert) => accumulate(level, &mut acc, ow, hrow, vert.by_row().row(y0 + i)),
+                    None => out[(y0 + i) * ow..][..ow].copy_from_slice(hrow),
+                }
+            }
+        }
     }
-    for (o, &a) in out.iter_mut().zip(&acc) {
-        *o = clip8(a);
+    if need_vertical {
+        for (o, &a) in out.iter_mut().zip(&acc) {
+            *o = clip8(a);
+        }
     }
     out
+}
+
+/// Source rows per batch of the horizontal pass.
+const BATCH: usize = 4;
+
+/// The horizontal pass of `n ≤ BATCH` rows, each `stride` bytes apart in `batch` (the row,
+/// then at least [`PAD`] bytes), into `out` (`out_size` samples per row, rows consecutive).
+fn horizontal_batch(
+    level: Level,
+    axis: &Axis,
+    batch: &[u8],
+    stride: usize,
+    n: usize,
+    out: &mut [u8],
+) {
+    let ow = axis.coeffs.bounds.len();
+    if n == BATCH {
+        match level {
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => {
+                // SAFETY: `resize` capped `level` at `simd::detected()` (avx512f/bw/vl, avx2).
+                unsafe { x86::horizontal4_avx512(axis.split(32), batch, stride, out) };
+                return;
+            }
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => {
+                // SAFETY: as above; avx2 was detected.
+                unsafe { x86::horizontal4_avx2(axis.split(16), batch, stride, out) };
+                return;
+            }
+            _ => {}
+        }
+    }
+    for (r, o) in batch
+        .chunks_exact(stride)
+        .zip(out.chunks_exact_mut(ow))
+        .take(n)
+    {
+        horizontal(level, axis, r, o);
+    }
 }
 
 /// Add `row` times each pair's weight into that output row of `acc` (rows `width` wide).
@@ -556,6 +607,156 @@ mod x86 {
         }
         for (o, t) in outs.into_remainder().iter_mut().zip(taps.remainder()) {
             *o = finish1(fold512(dot_avx512(split, row, t)));
+        }
+    }
+
+    /// [`dot_avx2`] of four rows at once, sharing the weight loads.
+    #[target_feature(enable = "avx2")]
+    fn dot4_avx2(split: &Split, rows: &[&[u8]; 4], t: &Taps) -> [__m256i; 4] {
+        let len = t.chunks * 16;
+        let px = [
+            &rows[0][t.start..t.start + len],
+            &rows[1][t.start..t.start + len],
+            &rows[2][t.start..t.start + len],
+            &rows[3][t.start..t.start + len],
+        ];
+        let hi = &split.hi[t.offset..t.offset + len];
+        let lo = &split.lo[t.offset..t.offset + len];
+        let mut ah = [_mm256_setzero_si256(); 4];
+        let mut al = [_mm256_setzero_si256(); 4];
+        for c in 0..t.chunks {
+            let at = 16 * c;
+            // SAFETY: `at + 16 <= len`, the length of `hi`, `lo` and each `px[r]`; unaligned
+            // loads of 16 `i16`s and 16 bytes.
+            let (h, l) = unsafe {
+                (
+                    _mm256_loadu_si256(hi.as_ptr().add(at).cast()),
+                    _mm256_loadu_si256(lo.as_ptr().add(at).cast()),
+                )
+            };
+            for r in 0..4 {
+                // SAFETY: as above.
+                let p = unsafe { _mm_loadu_si128(px[r].as_ptr().add(at).cast()) };
+                let p = _mm256_cvtepu8_epi16(p);
+                // Exact pair sums; the lane sums wrap (module docs).
+                ah[r] = _mm256_add_epi32(ah[r], _mm256_madd_epi16(p, h));
+                al[r] = _mm256_add_epi32(al[r], _mm256_madd_epi16(p, l));
+            }
+        }
+        let mut v = [_mm256_setzero_si256(); 4];
+        for r in 0..4 {
+            v[r] = _mm256_add_epi32(_mm256_slli_epi32::<15>(ah[r]), al[r]);
+        }
+        v
+    }
+
+    /// [`dot_avx512`] of four rows at once, sharing the weight loads; halves folded.
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+    fn dot4_avx512(split: &Split, rows: &[&[u8]; 4], t: &Taps) -> [__m256i; 4] {
+        let len = t.chunks * 32;
+        let px = [
+            &rows[0][t.start..t.start + len],
+            &rows[1][t.start..t.start + len],
+            &rows[2][t.start..t.start + len],
+            &rows[3][t.start..t.start + len],
+        ];
+        let hi = &split.hi[t.offset..t.offset + len];
+        let lo = &split.lo[t.offset..t.offset + len];
+        let mut ah = [_mm512_setzero_si512(); 4];
+        let mut al = [_mm512_setzero_si512(); 4];
+        for c in 0..t.chunks {
+            let at = 32 * c;
+            // SAFETY: `at + 32 <= len`, the length of `hi`, `lo` and each `px[r]`; unaligned
+            // loads of 32 `i16`s and 32 bytes.
+            let (h, l) = unsafe {
+                (
+                    _mm512_loadu_si512(hi.as_ptr().add(at).cast()),
+                    _mm512_loadu_si512(lo.as_ptr().add(at).cast()),
+                )
+            };
+            for r in 0..4 {
+                // SAFETY: as above.
+                let p = unsafe { _mm256_loadu_si256(px[r].as_ptr().add(at).cast()) };
+                let p = _mm512_cvtepu8_epi16(p);
+                // Exact pair sums; the lane sums wrap (module docs).
+                ah[r] = _mm512_add_epi32(ah[r], _mm512_madd_epi16(p, h));
+                al[r] = _mm512_add_epi32(al[r], _mm512_madd_epi16(p, l));
+            }
+        }
+        let mut v = [_mm256_setzero_si256(); 4];
+        for r in 0..4 {
+            v[r] = fold512(_mm512_add_epi32(_mm512_slli_epi32::<15>(ah[r]), al[r]));
+        }
+        v
+    }
+
+    /// The four rows of `batch` (`stride` apart) as slices.
+    fn four_rows(batch: &[u8], stride: usize) -> [&[u8]; 4] {
+        [
+            &batch[..stride],
+            &batch[stride..2 * stride],
+            &batch[2 * stride..3 * stride],
+            &batch[3 * stride..4 * stride],
+        ]
+    }
+
+    /// [`super::horizontal_batch`] of four rows with AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn horizontal4_avx2(split: &Split, batch: &[u8], stride: usize, out: &mut [u8]) {
+        let rows = four_rows(batch, stride);
+        let ow = split.taps.len();
+        let mut v = [[_mm256_setzero_si256(); 8]; 4];
+        let mut taps = split.taps.chunks_exact(8);
+        let mut x = 0;
+        for t8 in &mut taps {
+            for (i, t) in t8.iter().enumerate() {
+                let d = dot4_avx2(split, &rows, t);
+                for r in 0..4 {
+                    v[r][i] = d[r];
+                }
+            }
+            for (r, v) in v.iter().enumerate() {
+                let o = &mut out[r * ow + x..r * ow + x + 8];
+                store8(reduce8(v), o.try_into().expect("8 outputs"));
+            }
+            x += 8;
+        }
+        for t in taps.remainder() {
+            let d = dot4_avx2(split, &rows, t);
+            for (r, &d) in d.iter().enumerate() {
+                out[r * ow + x] = finish1(d);
+            }
+            x += 1;
+        }
+    }
+
+    /// [`super::horizontal_batch`] of four rows with AVX-512BW.
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+    pub(super) fn horizontal4_avx512(split: &Split, batch: &[u8], stride: usize, out: &mut [u8]) {
+        let rows = four_rows(batch, stride);
+        let ow = split.taps.len();
+        let mut v = [[_mm256_setzero_si256(); 8]; 4];
+        let mut taps = split.taps.chunks_exact(8);
+        let mut x = 0;
+        for t8 in &mut taps {
+            for (i, t) in t8.iter().enumerate() {
+                let d = dot4_avx512(split, &rows, t);
+                for r in 0..4 {
+                    v[r][i] = d[r];
+                }
+            }
+            for (r, v) in v.iter().enumerate() {
+                let o = &mut out[r * ow + x..r * ow + x + 8];
+                store8(reduce8(v), o.try_into().expect("8 outputs"));
+            }
+            x += 8;
+        }
+        for t in taps.remainder() {
+            let d = dot4_avx512(split, &rows, t);
+            for (r, &d) in d.iter().enumerate() {
+                out[r * ow + x] = finish1(d);
+            }
+            x += 1;
         }
     }
 
