@@ -1,5 +1,8 @@
 //! Hashing benchmarks (criterion): PDQ from decoded RGB at 64×64, 512×512, 1600×1004 and
-//! 4032×3024 (the oracle and the default CPU path), pHash, and decode plus hash of a JPEG.
+//! 4032×3024 (the oracle and the default CPU path), pHash from decoded RGB (the default CPU
+//! path, at each SIMD level, and the scalar oracle it must equal, at landscape sizes where
+//! Pillow resizes horizontally first and at a tall 1000×3000 where it goes vertically first),
+//! and decode plus hash of a JPEG.
 //!
 //! Inputs are synthetic photo-like buffers (`vigil::synth`, pattern `blocks`), so no data
 //! files are needed except the JPEG, which is the bundled reference photo (1600×1004).
@@ -37,10 +40,18 @@ fn bench_pdq(c: &mut Criterion) {
 
 fn bench_phash(c: &mut Criterion) {
     let mut g = c.benchmark_group("phash");
-    for (w, h) in [(512, 512), (1600, 1004)] {
+    for (w, h) in [(512, 512), (1600, 1004), (4032, 3024), (1000, 3000)] {
         let img = synth::image(Pattern::Blocks, w, h, 3);
-        g.bench_function(format!("{w}x{h}"), |b| {
+        g.bench_function(format!("default/{w}x{h}"), |b| {
             b.iter(|| phash::hash(black_box(&img.view())))
+        });
+        for level in vigil::simd::available() {
+            g.bench_function(format!("{}/{w}x{h}", level.name()), |b| {
+                b.iter(|| phash::hash_at(black_box(&img.view()), level))
+            });
+        }
+        g.bench_function(format!("oracle/{w}x{h}"), |b| {
+            b.iter(|| phash::hash_oracle(black_box(&img.view())))
         });
     }
     g.finish();

@@ -8,7 +8,10 @@
 use std::f64::consts::PI;
 
 /// Fixed-point precision of the 8-bit resampler (`PRECISION_BITS = 32 - 8 - 2`).
-const PRECISION_BITS: u32 = 22;
+pub(crate) const PRECISION_BITS: u32 = 22;
+
+/// The rounding bias every output sample's accumulator starts from (`1 << (PRECISION_BITS - 1)`).
+pub(crate) const BIAS: i32 = 1 << (PRECISION_BITS - 1);
 
 /// Support of the Lanczos filter (Pillow's `lanczos` filter struct: `{lanczos_filter, 3.0}`).
 const LANCZOS_SUPPORT: f64 = 3.0;
@@ -106,7 +109,7 @@ impl Coeffs {
 
 /// Pillow's `clip8`: the accumulator back to a byte.
 #[inline]
-fn clip8(acc: i32) -> u8 {
+pub(crate) fn clip8(acc: i32) -> u8 {
     if acc >= (1 << PRECISION_BITS << 8) {
         255
     } else if acc <= 0 {
@@ -119,12 +122,10 @@ fn clip8(acc: i32) -> u8 {
 /// One output sample: `clip8((1 << 21) + Σ src[i] * w[i])`, where `src` yields the inputs.
 #[inline]
 fn dot(src: impl Iterator<Item = u8>, weights: &[i32]) -> u8 {
-    let acc = src
-        .zip(weights)
-        .fold(1i32 << (PRECISION_BITS - 1), |acc, (p, &w)| {
-            // Cannot overflow: bounded when the weights were built (see `Coeffs::lanczos`).
-            acc + i32::from(p) * w
-        });
+    let acc = src.zip(weights).fold(BIAS, |acc, (p, &w)| {
+        // Cannot overflow: bounded when the weights were built (see `Coeffs::lanczos`).
+        acc + i32::from(p) * w
+    });
     clip8(acc)
 }
 
@@ -132,13 +133,22 @@ fn dot(src: impl Iterator<Item = u8>, weights: &[i32]) -> u8 {
 /// exactly as Pillow's `Image.resize((out_w, out_h), Image.Resampling.LANCZOS)` does for
 /// mode `L`.
 ///
+/// This is the reference (oracle) implementation: a line-by-line transcription of Pillow's
+/// loops, kept simple and slow so that the fast path can be checked against it bit for bit.
+///
 /// Two separable passes, each rounded to 8 bits; horizontal first except when the height
 /// shrinks much more than the width (see below). A pass is skipped when its dimension is
 /// unchanged; when neither changes, the result is a copy.
 ///
 /// # Panics
 /// If `src.len() != width * height` or any dimension is 0.
-pub fn resize_lanczos(src: &[u8], width: u32, height: u32, out_w: u32, out_h: u32) -> Vec<u8> {
+pub fn resize_lanczos_oracle(
+    src: &[u8],
+    width: u32,
+    height: u32,
+    out_w: u32,
+    out_h: u32,
+) -> Vec<u8> {
     let (w, h) = (width as usize, height as usize);
     assert_eq!(src.len(), w * h, "buffer is not {width}x{height}");
     assert!(
@@ -175,7 +185,7 @@ pub fn resize_lanczos(src: &[u8], width: u32, height: u32, out_w: u32, out_h: u3
     }
 }
 
-/// Whether [`resize_lanczos`] runs the vertical pass first for this resize (both passes
+/// Whether [`resize_lanczos_oracle`] (and so every resize here) runs the vertical pass first for this resize (both passes
 /// needed, and the height shrinks by more than twice as many pixels as the width does).
 ///
 /// Pillow 13 (python-pillow/Pillow#9549); measured on 1,600 random size pairs:
@@ -219,6 +229,36 @@ fn vertical_pass(src: &[u8], w: usize, coeffs: &Coeffs, out_h: usize) -> Vec<u8>
         }
     }
     out
+}
+
+/// The same result as [`resize_lanczos_oracle`], by the fast path at the process's SIMD level
+/// ([`crate::simd::level`]).
+///
+/// # Panics
+/// If `src.len() != width * height` or any dimension is 0.
+pub fn resize_lanczos(src: &[u8], width: u32, height: u32, out_w: u32, out_h: u32) -> Vec<u8> {
+    resize_lanczos_at(src, width, height, out_w, out_h, crate::simd::level())
+}
+
+/// [`resize_lanczos`] at a given SIMD level (capped at what the CPU has), for tests and
+/// benchmarks that compare the levels with [`resize_lanczos_oracle`].
+///
+/// # Panics
+/// If `src.len() != width * height` or any dimension is 0.
+pub fn resize_lanczos_at(
+    src: &[u8],
+    width: u32,
+    height: u32,
+    out_w: u32,
+    out_h: u32,
+    level: crate::simd::Level,
+) -> Vec<u8> {
+    assert_eq!(
+        src.len(),
+        width as usize * height as usize,
+        "buffer is not {width}x{height}"
+    );
+    super::resample::resize_packed(src, width, height, out_w, out_h, level)
 }
 
 /// [`resize_lanczos`] to the 32×32 that imagehash's `phash()` uses.

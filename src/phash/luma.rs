@@ -36,17 +36,31 @@ pub fn pillow_l(view: &ImageView<'_>) -> Vec<u8> {
     out
 }
 
-/// [`rgb_to_l`] over a row: AVX2 16 pixels at a time where the CPU has it (the same integer
-/// arithmetic, so the same bytes), else the portable loop.
+/// [`rgb_to_l`] over a row: AVX2 (32 pixels a step) or AVX-512BW (64) where the CPU has them
+/// (`vpmaddwd` on the same integer arithmetic, so the same bytes), else the portable loop.
 #[inline]
 fn rgb_row_to_l(src: &[u8], dst: &mut [u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 (and the SSSE3 it implies) was detected just above.
-        unsafe { x86::rgb_row_to_l_avx2(src, dst) };
-        return;
+    rgb_row_to_l_at(src, dst, crate::simd::level());
+}
+
+/// [`rgb_row_to_l`] at a given SIMD level (capped at what the CPU has): `src` is `3 *
+/// dst.len()` bytes of RGB.
+#[inline]
+pub(crate) fn rgb_row_to_l_at(src: &[u8], dst: &mut [u8], level: crate::simd::Level) {
+    match level.min(crate::simd::detected()) {
+        #[cfg(target_arch = "x86_64")]
+        crate::simd::Level::Avx512 => {
+            // SAFETY: `simd::detected()` reports Avx512 only after avx512f/bw/vl and avx2 were
+            // detected.
+            unsafe { x86::rgb_row_to_l_avx512(src, dst) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        crate::simd::Level::Avx2 => {
+            // SAFETY: `simd::detected()` reports Avx2 only after avx2 was detected.
+            unsafe { x86::rgb_row_to_l_avx2(src, dst) }
+        }
+        _ => rgb_row_to_l_portable(src, dst),
     }
-    rgb_row_to_l_portable(src, dst);
 }
 
 /// The portable row loop.
@@ -60,85 +74,124 @@ fn rgb_row_to_l_portable(src: &[u8], dst: &mut [u8]) {
 mod x86 {
     use std::arch::x86_64::*;
 
-    /// Byte shuffles gathering channel `c` (0 R, 1 G, 2 B) of 16 interleaved pixels from the
-    /// three 16-byte loads (-1 = zero).
-    const fn masks(c: usize) -> [[i8; 16]; 3] {
-        let mut m = [[-1i8; 16]; 3];
+    /// The weights as `vpmaddwd` pairs of `i16`. `WG` = 38470 does not fit an `i16`, so it is
+    /// split as 32767 + 5703: one `vpmaddwd` takes `(R, G)` against `(WR, 32767)`, another
+    /// `(G, B)` against `(5703, WB)`. All products and pair sums are exact (at most
+    /// 255 × 65535 < 2^31), and `R*WR + G*32767 + G*5703 + B*WB` is exactly
+    /// `R*WR + G*WG + B*WB`, so with `+ 0x8000` and `>> 16` the bytes are [`super::rgb_to_l`]'s.
+    const W_RG: i32 = ((32767 << 16) | super::WR) as i32;
+    const W_GB: i32 = ((super::WB << 16) | (super::WG - 32767)) as i32;
+
+    /// Per 128-bit lane (4 pixels = 12 bytes at the lane's start): `(R, 0, G, 0)` or
+    /// `(G, 0, B, 0)` of each pixel, i.e. `u16` pairs (-1 = zero byte).
+    const fn pair_mask(first: usize) -> [i8; 16] {
+        let mut m = [-1i8; 16];
         let mut i = 0;
-        while i < 16 {
-            let byte = 3 * i + c;
-            m[byte / 16][i] = (byte % 16) as i8;
+        while i < 4 {
+            m[4 * i] = (3 * i + first) as i8;
+            m[4 * i + 2] = (3 * i + first + 1) as i8;
             i += 1;
         }
         m
     }
-    const MASKS: [[[i8; 16]; 3]; 3] = [masks(0), masks(1), masks(2)];
+    const RG: [i8; 16] = pair_mask(0);
+    const GB: [i8; 16] = pair_mask(1);
 
-    /// 16 pixels: `(R*WR + G*WG + B*WB + 0x8000) >> 16` in 32-bit lanes, exactly as
-    /// [`super::rgb_to_l`].
+    /// The two pair masks, each in a 128-bit register.
     #[target_feature(enable = "avx2")]
-    unsafe fn block(src: &[u8; 48], dst: &mut [u8; 16]) {
-        // SAFETY: `src` holds 48 readable bytes and `dst` 16 writable ones; the loads and the
-        // store are unaligned variants; AVX2 is enabled by the caller's check.
+    fn masks() -> (__m128i, __m128i) {
+        // SAFETY: `RG` and `GB` are 16 readable bytes each (unaligned loads).
         unsafe {
-            let p = src.as_ptr();
-            let v = [
-                _mm_loadu_si128(p.cast()),
-                _mm_loadu_si128(p.add(16).cast()),
-                _mm_loadu_si128(p.add(32).cast()),
-            ];
-            let chan = |c: usize| {
-                let m = |k: usize| _mm_loadu_si128(MASKS[c][k].as_ptr().cast());
-                _mm_or_si128(
-                    _mm_or_si128(_mm_shuffle_epi8(v[0], m(0)), _mm_shuffle_epi8(v[1], m(1))),
-                    _mm_shuffle_epi8(v[2], m(2)),
-                )
-            };
-            let (r, g, b) = (chan(0), chan(1), chan(2));
-            let half = |x: __m128i, hi: bool| {
-                let x = if hi { _mm_srli_si128::<8>(x) } else { x };
-                _mm256_cvtepu8_epi32(x)
-            };
-            let (wr, wg, wb) = (
-                _mm256_set1_epi32(super::WR as i32),
-                _mm256_set1_epi32(super::WG as i32),
-                _mm256_set1_epi32(super::WB as i32),
-            );
-            let round = _mm256_set1_epi32(0x8000);
-            let lum = |hi: bool| {
-                let s = _mm256_add_epi32(
-                    _mm256_add_epi32(
-                        _mm256_mullo_epi32(half(r, hi), wr),
-                        _mm256_mullo_epi32(half(g, hi), wg),
-                    ),
-                    _mm256_add_epi32(_mm256_mullo_epi32(half(b, hi), wb), round),
-                );
-                _mm256_srli_epi32::<16>(s)
-            };
-            let (lo, hi) = (lum(false), lum(true));
-            // 16 × u32 (each ≤ 255) → u16 → u8; packs work per 128-bit lane, so fix the order.
-            let w = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packus_epi32(lo, hi));
-            let bytes =
-                _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256::<1>(w));
-            _mm_storeu_si128(dst.as_mut_ptr().cast(), bytes);
+            (
+                _mm_loadu_si128(RG.as_ptr().cast()),
+                _mm_loadu_si128(GB.as_ptr().cast()),
+            )
         }
     }
 
-    /// The row, 16 pixels per [`block`], the tail by the portable loop.
+    /// 8 pixels: `v` holds the 24 RGB bytes in its low 24 bytes. Returns 8 `i32` luma values.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn rgb_row_to_l_avx2(src: &[u8], dst: &mut [u8]) {
-        let mut s = src.chunks_exact(48);
-        let mut d = dst.chunks_exact_mut(16);
-        for (sb, db) in (&mut s).zip(&mut d) {
-            // SAFETY: AVX2 is enabled for this function, so for `block` too.
-            unsafe {
-                block(
-                    sb.try_into().expect("48 bytes"),
-                    db.try_into().expect("16 bytes"),
-                )
-            };
+    fn luma8(v: __m256i) -> __m256i {
+        // Lane 0 gets bytes 0..12 (pixels 0-3), lane 1 bytes 12..24 (pixels 4-7).
+        let v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 1, 2, 3, 3, 4, 5, 6));
+        let (rg, gb) = masks();
+        let rg = _mm256_shuffle_epi8(v, _mm256_broadcastsi128_si256(rg));
+        let gb = _mm256_shuffle_epi8(v, _mm256_broadcastsi128_si256(gb));
+        let s = _mm256_add_epi32(
+            _mm256_madd_epi16(rg, _mm256_set1_epi32(W_RG)),
+            _mm256_madd_epi16(gb, _mm256_set1_epi32(W_GB)),
+        );
+        _mm256_srli_epi32::<16>(_mm256_add_epi32(s, _mm256_set1_epi32(0x8000)))
+    }
+
+    /// The row, 32 pixels per step, the tail by the portable loop.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn rgb_row_to_l_avx2(src: &[u8], dst: &mut [u8]) {
+        let n = dst.len().min(src.len() / 3);
+        let mut x = 0;
+        // A step reads 32 bytes at 3x, 3x + 24, 3x + 48 and 3x + 72: 104 bytes from 3x.
+        while x + 32 <= n && 3 * x + 104 <= src.len() {
+            let s = &src[3 * x..3 * x + 104];
+            // SAFETY: each load reads 32 bytes at offset ≤ 72 of the 104-byte `s`.
+            let l = |k: usize| luma8(unsafe { _mm256_loadu_si256(s[24 * k..].as_ptr().cast()) });
+            let (a, b) = (
+                _mm256_packus_epi32(l(0), l(1)),
+                _mm256_packus_epi32(l(2), l(3)),
+            );
+            // Values are ≤ 255, so the saturating packs are exact; dword k of lane j then holds
+            // pixels 8k + 4j..8k + 4j + 4: output dword 2k + j takes dword 4j + k.
+            let bytes = _mm256_permutevar8x32_epi32(
+                _mm256_packus_epi16(a, b),
+                _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7),
+            );
+            let d = &mut dst[x..x + 32];
+            // SAFETY: `d` is 32 writable bytes (unaligned store).
+            unsafe { _mm256_storeu_si256(d.as_mut_ptr().cast(), bytes) };
+            x += 32;
         }
-        super::rgb_row_to_l_portable(s.remainder(), d.into_remainder());
+        super::rgb_row_to_l_portable(&src[3 * x..], &mut dst[x..]);
+    }
+
+    /// 16 pixels: `v` holds the 48 RGB bytes in its low 48 bytes. Returns 16 `i32` luma values.
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+    fn luma16(v: __m512i) -> __m512i {
+        // Lane j gets bytes 12j..12j + 12 (pixels 4j..4j + 4).
+        let idx = _mm512_setr_epi32(0, 1, 2, 3, 3, 4, 5, 6, 6, 7, 8, 9, 9, 10, 11, 12);
+        let v = _mm512_permutexvar_epi32(idx, v);
+        let (rg, gb) = masks();
+        let rg = _mm512_shuffle_epi8(v, _mm512_broadcast_i32x4(rg));
+        let gb = _mm512_shuffle_epi8(v, _mm512_broadcast_i32x4(gb));
+        let s = _mm512_add_epi32(
+            _mm512_madd_epi16(rg, _mm512_set1_epi32(W_RG)),
+            _mm512_madd_epi16(gb, _mm512_set1_epi32(W_GB)),
+        );
+        _mm512_srli_epi32::<16>(_mm512_add_epi32(s, _mm512_set1_epi32(0x8000)))
+    }
+
+    /// The row, 64 pixels per step, then [`rgb_row_to_l_avx2`] for the rest.
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+    pub(super) fn rgb_row_to_l_avx512(src: &[u8], dst: &mut [u8]) {
+        let n = dst.len().min(src.len() / 3);
+        let mut x = 0;
+        // A step reads 64 bytes at 3x + 48k for k < 4: 208 bytes from 3x.
+        while x + 64 <= n && 3 * x + 208 <= src.len() {
+            let s = &src[3 * x..3 * x + 208];
+            // SAFETY: each load reads 64 bytes at offset ≤ 144 of the 208-byte `s`.
+            let l = |k: usize| luma16(unsafe { _mm512_loadu_si512(s[48 * k..].as_ptr().cast()) });
+            let (a, b) = (
+                _mm512_packus_epi32(l(0), l(1)),
+                _mm512_packus_epi32(l(2), l(3)),
+            );
+            // Values are ≤ 255, so the packs are exact; dword 4j + k (lane j) then holds pixels
+            // 16k + 4j..16k + 4j + 4: output dword 4k + j takes dword 4j + k.
+            let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+            let bytes = _mm512_permutexvar_epi32(idx, _mm512_packus_epi16(a, b));
+            let d = &mut dst[x..x + 64];
+            // SAFETY: `d` is 64 writable bytes (unaligned store).
+            unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), bytes) };
+            x += 64;
+        }
+        rgb_row_to_l_avx2(&src[3 * x..], &mut dst[x..]);
     }
 }
 
@@ -161,7 +214,9 @@ mod tests {
     #[test]
     fn rows_equal_the_per_pixel_formula() {
         // Widths around the 16-pixel blocks, every byte value in every channel position.
-        for w in [1usize, 15, 16, 17, 33, 100, 1000] {
+        for w in [
+            1usize, 15, 16, 17, 31, 32, 33, 34, 35, 63, 64, 65, 69, 70, 100, 1000,
+        ] {
             let mut x = (w as u32).wrapping_mul(2_654_435_761) | 1;
             let src: Vec<u8> = (0..w * 3)
                 .map(|_| {
@@ -171,14 +226,34 @@ mod tests {
                     (x >> 24) as u8
                 })
                 .collect();
-            let mut dst = vec![0u8; w];
-            rgb_row_to_l(&src, &mut dst);
-            for (i, &o) in dst.iter().enumerate() {
-                assert_eq!(
-                    o,
-                    rgb_to_l(src[3 * i], src[3 * i + 1], src[3 * i + 2]),
-                    "w {w} i {i}"
-                );
+            for level in crate::simd::available() {
+                let mut dst = vec![0u8; w];
+                rgb_row_to_l_at(&src, &mut dst, level);
+                for (i, &o) in dst.iter().enumerate() {
+                    assert_eq!(
+                        o,
+                        rgb_to_l(src[3 * i], src[3 * i + 1], src[3 * i + 2]),
+                        "w {w} i {i} {level:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Every level equals the per-pixel formula on random rows, with `src` longer than
+        /// needed (a view's stride padding) or exact.
+        #[test]
+        fn rows_at_every_level(
+            src in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1200),
+            extra in 0usize..7,
+        ) {
+            let w = src.len().saturating_sub(extra) / 3;
+            let want: Vec<u8> = src.chunks_exact(3).take(w).map(|p| rgb_to_l(p[0], p[1], p[2])).collect();
+            for level in crate::simd::available() {
+                let mut dst = vec![0u8; w];
+                rgb_row_to_l_at(&src, &mut dst, level);
+                proptest::prop_assert_eq!(&dst, &want, "{:?}", level);
             }
         }
     }

@@ -21,6 +21,7 @@
 pub mod dct;
 pub mod lanczos;
 pub mod luma;
+mod resample;
 
 use std::fmt;
 use std::str::FromStr;
@@ -30,8 +31,9 @@ use thiserror::Error;
 
 use crate::ImageView;
 pub use dct::Dct32;
-pub use lanczos::{resize_lanczos, resize_lanczos_32};
+pub use lanczos::{resize_lanczos, resize_lanczos_32, resize_lanczos_oracle};
 pub use luma::pillow_l;
+pub use resample::resize_view_32_at;
 
 /// A 64-bit DCT perceptual hash, flavour `imagehash`.
 ///
@@ -104,12 +106,31 @@ pub fn hash_32x32(pixels: &[u8; 1024]) -> PHash {
 /// these pixels came from.
 ///
 /// An empty image (width or height 0), which Pillow cannot resize, hashes to `PHash(0)`.
+/// Runs the fast path at the process's SIMD level ([`crate::simd::level`]); the result is
+/// the same as [`hash_oracle`]'s.
 pub fn hash(view: &ImageView<'_>) -> PHash {
+    hash_at(view, crate::simd::level())
+}
+
+/// [`hash`] at a given SIMD level (capped at what the CPU has), for tests and benchmarks.
+pub fn hash_at(view: &ImageView<'_>, level: crate::simd::Level) -> PHash {
+    if view.width() == 0 || view.height() == 0 {
+        return PHash(0);
+    }
+    hash_32x32(&resize_view_32_at(view, level))
+}
+
+/// [`hash`] computed the slow, obviously-Pillow way ([`pillow_l`] of the whole image, then
+/// [`resize_lanczos_oracle`]): the reference that the fast path is tested against.
+pub fn hash_oracle(view: &ImageView<'_>) -> PHash {
     if view.width() == 0 || view.height() == 0 {
         return PHash(0);
     }
     let l = pillow_l(view);
-    hash_32x32(&resize_lanczos_32(&l, view.width(), view.height()))
+    let v = resize_lanczos_oracle(&l, view.width(), view.height(), 32, 32);
+    let mut px = [0u8; 1024];
+    px.copy_from_slice(&v);
+    hash_32x32(&px)
 }
 
 #[cfg(test)]
