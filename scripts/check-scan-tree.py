@@ -12,7 +12,7 @@ Checks, and prints a summary; exits 1 when any check fails:
 1. Every manifest entry (every non-directory entry of the tree) is recorded exactly once, in
    hashes.jsonl or errors.jsonl, and nothing else is recorded.
 2. Each record's outcome is the manifest's category: image -> hashed; corrupt, truncated,
-   empty, bomb -> failed; non-image, unsupported:*, fifo, socket, symlink -> skipped;
+   empty, bomb, video-stub -> failed; non-image, unsupported:*, fifo, socket, symlink -> skipped;
    unreadable -> failed (hashed when the scan ran as root: `as_root`).
 3. Matches: a demo copy is matched by PDQ exactly when the reference says it is within reach
    (demo_expected_match, pip pdqhash with dihedral variants, distance <= 31), and by MD5
@@ -34,6 +34,7 @@ CATEGORY = {
     "empty": "failed",
     "bomb": "failed",
     "non-image": "skipped",
+    "video-stub": "failed",
     "fifo": "skipped",
     "socket": "skipped",
     "symlink": "skipped",

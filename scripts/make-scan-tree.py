@@ -31,7 +31,8 @@ Rules:
                        a complete 20000x20000 1-bit PNG of 50 KB, JPEG and GIF headers of
                        65000+ px a side): over vigil's 200 MP default and Pillow's bomb limit,
                        to be refused from the header, before allocating
-     non-image         bytes no image format recognises (text, random, ELF, PDF, ZIP, MP4 ...)
+     non-image         bytes no image format recognises (text, random, ELF, PDF, ZIP ...)
+     video-stub        an MP4 header with no streams: scanned as a video, which fails to open
      unsupported:heic, unsupported:avif, unsupported:jxl
                        recognised by magic bytes (ISO-BMFF ftyp brands, JXL signatures) but
                        not decoded; only the headers are real
@@ -321,7 +322,7 @@ HEADERS = {
     "elf": ("non-image", ELF + b"\0" * 64),
     "pdf": ("non-image", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"),
     "zip": ("non-image", b"PK\x05\x06" + b"\0" * 18),
-    "mp4-video": ("non-image", b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2" + b"\0\0\0\x08free"),
+    "mp4-video": ("video-stub", b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2" + b"\0\0\0\x08free"),
     "html": ("non-image", b"<!doctype html><title>x</title><img src=a.jpg>\n"),
     "svg": ("non-image", b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>\n'),
 }
