@@ -178,6 +178,35 @@ fn a_known_image_shown_for_under_a_second_is_found_at_every_frame() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(jsonl(&dir.join("inproc/matches.jsonl")), matches);
+
+    // Long videos keep only the frames that can still matter (1 s vPDQ frames and frames
+    // within a list's radius) until their batch is written: forced here with a limit of one
+    // frame, the records, vPDQ files and matches are those of the full scan.
+    let o = scan(dir, "thin", &["--video-frames-in-memory", "1"], &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let thin = dir.join("thin");
+    assert_eq!(jsonl(&thin.join("matches.jsonl")), matches);
+    let strip = |mut v: Vec<Value>| {
+        for r in &mut v {
+            r.as_object_mut().unwrap().remove("path_bytes");
+        }
+        v.sort_by_key(|r| r["path"].to_string());
+        v
+    };
+    assert_eq!(
+        strip(jsonl(&thin.join("hashes.jsonl"))),
+        strip(jsonl(&out.join("hashes.jsonl")))
+    );
+    assert_eq!(
+        std::fs::read_to_string(thin.join(&rel)).unwrap(),
+        std::fs::read_to_string(out.join(&rel)).unwrap()
+    );
+    assert_eq!(summary(&thin)["videos"]["frames_hashed"], 88);
 }
 
 fn garbage(n: usize) -> Vec<u8> {

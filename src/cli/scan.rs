@@ -109,6 +109,10 @@ pub struct ScanArgs {
     /// Files per batch (records are flushed after each batch).
     #[arg(long, default_value_t = 256)]
     batch: usize,
+    /// Frames a video keeps in memory until its batch is written; past this, only its 1 s vPDQ
+    /// frames and the frames within a PDQ list's radius are kept (tests set it low).
+    #[arg(long, default_value_t = FRAMES_IN_MEMORY, hide = true)]
+    video_frames_in_memory: usize,
     /// Only files whose path or name matches one of these globs are read (repeatable); the
     /// others are recorded as `excluded`.
     #[arg(long, value_name = "GLOB")]
@@ -281,8 +285,13 @@ impl Stages {
 
 /// A video's frames and end.
 struct VideoResult {
-    /// Every frame hashed (both samplings, see `VideoTask::options`), in frame order.
+    /// The frames hashed (both samplings, see `VideoTask::options`), in frame order; for a
+    /// long video only those that can still matter (see [`compact_frames`]).
     frames: Vec<VpdqFrame>,
+    /// How many frames were hashed, before any were dropped from `frames`.
+    frames_hashed: u64,
+    /// How many of them were compared with the image lists (`--video-seconds-per-hash`).
+    frames_compared: u64,
     outcome: VideoOutcome,
 }
 
@@ -361,8 +370,14 @@ fn stream_digests(path: &Path) -> io::Result<Digests> {
 }
 
 /// What every worker shares.
-struct Ctx {
+struct Ctx<'a> {
     opts: HashOptions,
+    /// The lists, for [`compact_frames`].
+    index: &'a Index,
+    /// `--min-quality`.
+    min_quality: u8,
+    /// Frames a video may hold in memory before [`compact_frames`] thins them.
+    frames_in_memory: usize,
     /// The engine and, with a GPU engine, the stage that gathers decoded images into GPU
     /// batches; empty while `--backend auto` is still probing.
     engine: Arc<EngineCell>,
@@ -382,12 +397,12 @@ struct Ctx {
 type EngineCell = OnceLock<(Arc<Engine>, Option<crossbeam_channel::Sender<BatchJob>>)>;
 
 /// Read, digest, decode and hash one entry.
-fn process(entry: &Entry, ctx: &Ctx) -> FileResult {
+fn process(entry: &Entry, ctx: &Ctx<'_>) -> FileResult {
     process_with(entry, ctx, false)
 }
 
 /// [`process`]; `oracle` hashes on the scalar oracle instead of the engine (re-checks).
-fn process_with(entry: &Entry, ctx: &Ctx, oracle: bool) -> FileResult {
+fn process_with(entry: &Entry, ctx: &Ctx<'_>, oracle: bool) -> FileResult {
     let mut r = FileResult {
         path: entry.path.clone(),
         size: None,
@@ -543,7 +558,7 @@ fn process_with(entry: &Entry, ctx: &Ctx, oracle: bool) -> FileResult {
 
 /// Decode one video (in a decoder child, or here with `--isolation none`) and hash its
 /// frames; the frames received before a crash or a stall are kept.
-fn process_video(entry: &Entry, ctx: &Ctx, cpu: &mut Stages) -> Outcome {
+fn process_video(entry: &Entry, ctx: &Ctx<'_>, cpu: &mut Stages) -> Outcome {
     let _permit = ctx.budget.acquire(VIDEO_PERMIT);
     ctx.journal.note("begin", &entry.path);
     let mut frames: Vec<VpdqFrame> = Vec::new();
@@ -578,7 +593,69 @@ fn process_video(entry: &Entry, ctx: &Ctx, cpu: &mut Stages) -> Outcome {
         }
     };
     ctx.journal.note("end", &entry.path);
-    Outcome::Video(Box::new(VideoResult { frames, outcome }))
+    let frames_hashed = frames.len() as u64;
+    let mut v = VideoResult {
+        frames,
+        frames_hashed,
+        frames_compared: 0,
+        outcome,
+    };
+    v.frames_compared = v.sampled(ctx.video.seconds_per_hash).count() as u64;
+    compact_frames(&mut v, ctx);
+    Outcome::Video(Box::new(v))
+}
+
+/// Frames held per video beyond which [`compact_frames`] drops the ones that cannot matter.
+const FRAMES_IN_MEMORY: usize = 20_000;
+
+/// A batch holds every file's result until its records are written, so a batch of long videos
+/// hashed at every frame would hold millions of frames (a two-hour film at 30 fps: 216,000,
+/// about 10 MB). Past [`Ctx::frames_in_memory`] frames, a video keeps only the frames that can
+/// still appear in the output: its vPDQ sampling (1 s, for `vpdq/<sha256>.txt` and vPDQ
+/// lists) and the frames of the image-list sampling that are within a PDQ list's radius (the
+/// same search `write_batch` repeats, with the same radius and quality gate, so the matches
+/// are unchanged). If that search fails, every frame is kept.
+fn compact_frames(v: &mut VideoResult, ctx: &Ctx<'_>) {
+    if v.frames.len() <= ctx.frames_in_memory {
+        return;
+    }
+    let fps = v.report().map(|r| r.fps);
+    let m = |sph: f64| fps.map_or(1, |fps| vvideo::frame_mod(sph, fps));
+    let (m_vpdq, m_img) = (m(VPDQ_SECONDS_PER_HASH), m(ctx.video.seconds_per_hash));
+    let cand: Vec<usize> = (0..v.frames.len())
+        .filter(|&i| {
+            let f = &v.frames[i];
+            f.frame_number % m_img == 0 && f.quality >= ctx.min_quality
+        })
+        .collect();
+    let mut keep = vec![false; v.frames.len()];
+    if !cand.is_empty() {
+        let qs: Vec<[u64; 4]> = cand.iter().map(|&i| v.frames[i].hash.0).collect();
+        for (li, list) in ctx.index.manifest().lists.iter().enumerate() {
+            if list.algo != Algo::Pdq {
+                continue;
+            }
+            let p = Params {
+                radius: list.radius,
+                k: None,
+                backend: SearchBackend::Auto,
+                kernel: Kernel::best(),
+            };
+            let Ok(hits) = ctx.index.search(li, Queries::Pdq(&qs), &p) else {
+                return;
+            };
+            for (&i, h) in cand.iter().zip(hits) {
+                keep[i] |= !h.is_empty();
+            }
+        }
+    }
+    let mut i = 0;
+    v.frames.retain(|f| {
+        let k = keep[i] || f.frame_number % m_vpdq == 0;
+        i += 1;
+        k
+    });
+    v.frames.shrink_to_fit();
 }
 
 /// Hash one decoded image in the GPU batching stage.
@@ -613,7 +690,7 @@ fn batch_hash(batcher: Option<&crossbeam_channel::Sender<BatchJob>>, d: Decoded)
 fn in_process(
     bytes: &[u8],
     entry: &Entry,
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     gpu: Option<&crossbeam_channel::Sender<BatchJob>>,
     oracle: bool,
     cpu: &mut Stages,
@@ -1261,6 +1338,9 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
     }
     let ctx = Ctx {
         opts: opts.clone(),
+        index: &index,
+        min_quality: a.min_quality,
+        frames_in_memory: a.video_frames_in_memory,
         engine: engine_cell.clone(),
         filter: Filter::new(&a.include, &a.exclude)?,
         journal,
@@ -1771,11 +1851,9 @@ fn video_fields(a: &ScanArgs, r: &FileResult, v: &VideoResult, obj: &mut Map<Str
             obj.insert("read_error".into(), e.clone().into());
         }
     }
-    obj.insert("frames_hashed".into(), v.frames.len().into());
-    obj.insert(
-        "frames_matched".into(),
-        v.sampled(a.video_seconds_per_hash).count().into(),
-    );
+    obj.insert("frames_hashed".into(), v.frames_hashed.into());
+    // Frames compared with the image lists (not frames that matched: see matches.jsonl).
+    obj.insert("frames_compared".into(), v.frames_compared.into());
     obj.insert("seconds_per_hash".into(), a.video_seconds_per_hash.into());
 }
 
@@ -1911,7 +1989,7 @@ struct Recheck {
 fn recheck_batch(
     a: &ScanArgs,
     index: &Index,
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
     entries: &[Entry],
     results: &mut [FileResult],
     slack: u32,
