@@ -575,6 +575,10 @@ fn an_in_process_video_crash_cannot_stop_a_scan_for_ever() {
             .unwrap()
             .contains("decoder crash suspected")
     );
+    // Still read and digested (digest lists match it), and counted as a failed video.
+    assert_eq!(errors[0]["kind"], "video");
+    assert!(errors[0]["sha256"].is_string() && errors[0]["md5"].is_string());
+    assert_eq!(summary(&out)["videos"]["failed"], 1);
     let hashes = jsonl(&out.join("hashes.jsonl"));
     assert_eq!(hashes.len(), 1);
     assert_eq!(hashes[0]["path"], "tree/tiny.mp4");

@@ -398,11 +398,27 @@ type EngineCell = OnceLock<(Arc<Engine>, Option<crossbeam_channel::Sender<BatchJ
 
 /// Read, digest, decode and hash one entry.
 fn process(entry: &Entry, ctx: &Ctx<'_>) -> FileResult {
-    process_with(entry, ctx, false)
+    process_with(entry, ctx, Decode::Engine)
 }
 
-/// [`process`]; `oracle` hashes on the scalar oracle instead of the engine (re-checks).
-fn process_with(entry: &Entry, ctx: &Ctx<'_>, oracle: bool) -> FileResult {
+/// How [`process_with`] treats a file once it is read and digested.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Decode {
+    /// Decode and hash with the engine.
+    Engine,
+    /// Decode and hash on the scalar oracle (re-checks of GPU hashes).
+    Oracle,
+    /// Do not decode: the file was being decoded when the scan stopped twice. It is still
+    /// read and digested (so digest lists match it), and recorded as failed.
+    Suspected,
+}
+
+/// Why a crash-suspected file is failed.
+const CRASH_SUSPECTED: &str = "decoder crash suspected (the scan stopped twice while decoding it)";
+
+/// [`process`], with the choice of [`Decode`].
+fn process_with(entry: &Entry, ctx: &Ctx<'_>, how: Decode) -> FileResult {
+    let oracle = how == Decode::Oracle;
     let mut r = FileResult {
         path: entry.path.clone(),
         size: None,
@@ -467,7 +483,23 @@ fn process_with(entry: &Entry, ctx: &Ctx<'_>, oracle: bool) -> FileResult {
     }
     if let Some(container) = vvideo::sniff(&read.bytes) {
         r.format = container.name();
-        r.outcome = process_video(entry, ctx, &mut r.cpu);
+        r.outcome = if how == Decode::Suspected {
+            Outcome::Video(Box::new(VideoResult {
+                frames: Vec::new(),
+                frames_hashed: 0,
+                frames_compared: 0,
+                outcome: VideoOutcome::Failed {
+                    reason: CRASH_SUSPECTED.into(),
+                    report: None,
+                },
+            }))
+        } else {
+            process_video(entry, ctx, &mut r.cpu)
+        };
+        return r;
+    }
+    if how == Decode::Suspected {
+        r.outcome = Outcome::Failed(CRASH_SUSPECTED.into());
         return r;
     }
     if !read.complete || decode::sniff(&read.bytes).is_none() {
@@ -1117,21 +1149,6 @@ impl Journal {
     }
 }
 
-/// The record of a file that was being decoded when two runs stopped.
-fn crash_suspected(entry: &Entry) -> FileResult {
-    FileResult {
-        path: entry.path.clone(),
-        size: None,
-        digests: None,
-        format: "none",
-        outcome: Outcome::Failed(
-            "decoder crash suspected (the scan stopped twice while decoding it)".into(),
-        ),
-        cpu: Stages::default(),
-        anim: None,
-    }
-}
-
 /// Test seams (debug builds only), run where a file is about to be decoded (in the decoder
 /// child, or in this process with `--isolation none`): `VIGIL_TEST_CRASH=SUBSTRING` aborts the
 /// process when the file's path contains SUBSTRING, as a crashing decoder would;
@@ -1446,7 +1463,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
                 .par_iter()
                 .map(|e| {
                     if state.suspects.contains(e.path.as_os_str().as_bytes()) {
-                        crash_suspected(e)
+                        process_with(e, &ctx, Decode::Suspected)
                     } else {
                         process(e, &ctx)
                     }
@@ -2005,7 +2022,7 @@ fn recheck_batch(
         .par_iter()
         .filter_map(|&i| {
             let e = entries.iter().find(|e| e.path == results[i].path)?;
-            Some((i, process_with(e, ctx, true)))
+            Some((i, process_with(e, ctx, Decode::Oracle)))
         })
         .collect();
     for (i, mut r) in again {
