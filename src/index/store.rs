@@ -888,12 +888,7 @@ impl Index {
     /// SHA-256 of a list's live entries as hex lines in id order (what the manifest stores).
     pub fn content_sha256(&self, list: usize) -> String {
         let algo = self.manifest.lists[list].algo;
-        let mut h = Sha256::new();
-        for (_, code, _) in self.entries(list) {
-            h.update(algo.to_hex(code).as_bytes());
-            h.update(b"\n");
-        }
-        hex(&h.finalize())
+        lines_sha256(self.entries(list).map(|(_, code, _)| algo.to_hex(code)))
     }
 }
 
@@ -902,14 +897,20 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// SHA-256 of entries as hex lines (the list checksum of a new list).
-fn entries_sha256(algo: Algo, entries: &[NewEntry]) -> String {
+/// SHA-256 of lines, each followed by `\n`: every list checksum is this over its entries'
+/// hex codes, in id order.
+fn lines_sha256(lines: impl IntoIterator<Item = String>) -> String {
     let mut h = Sha256::new();
-    for e in entries {
-        h.update(algo.to_hex(&e.code).as_bytes());
+    for l in lines {
+        h.update(l.as_bytes());
         h.update(b"\n");
     }
     hex(&h.finalize())
+}
+
+/// SHA-256 of entries as hex lines (the list checksum of a new list).
+fn entries_sha256(algo: Algo, entries: &[NewEntry]) -> String {
+    lines_sha256(entries.iter().map(|e| algo.to_hex(&e.code)))
 }
 
 /// A segment to write: copied from the open index, or built from new entries or videos.
@@ -960,12 +961,12 @@ fn plans_from_all(
 
 /// SHA-256 of the frame hashes of videos as hex lines (a vPDQ list's checksum).
 fn videos_sha256(videos: &[NewVideo]) -> String {
-    let mut h = Sha256::new();
-    for f in videos.iter().flat_map(|v| &v.frames) {
-        h.update(f.hash.to_string().as_bytes());
-        h.update(b"\n");
-    }
-    hex(&h.finalize())
+    lines_sha256(
+        videos
+            .iter()
+            .flat_map(|v| &v.frames)
+            .map(|f| f.hash.to_string()),
+    )
 }
 
 fn new_vpdq_plan(l: NewVpdqList) -> Result<ListPlan, IndexError> {
@@ -1302,16 +1303,12 @@ impl Index {
         }
         let first = plan.meta.next_id;
         let n = entries.len() as u64;
-        let mut h = Sha256::new();
-        for (_, code, _) in self.entries(li) {
-            h.update(plan.meta.algo.to_hex(code).as_bytes());
-            h.update(b"\n");
-        }
-        for e in &entries {
-            h.update(plan.meta.algo.to_hex(&e.code).as_bytes());
-            h.update(b"\n");
-        }
-        plan.meta.sha256 = hex(&h.finalize());
+        let algo = plan.meta.algo;
+        plan.meta.sha256 = lines_sha256(
+            self.entries(li)
+                .map(|(_, code, _)| algo.to_hex(code))
+                .chain(entries.iter().map(|e| algo.to_hex(&e.code))),
+        );
         plan.meta.next_id += n;
         plan.meta.live += n;
         plan.meta.sources.push(source);
@@ -1378,14 +1375,11 @@ impl Index {
             words: &plan.tombstones,
         };
         let algo = plan.meta.algo;
-        let mut h = Sha256::new();
-        for (id, code, _) in self.entries(li) {
-            if !dead.is_dead(id) {
-                h.update(algo.to_hex(code).as_bytes());
-                h.update(b"\n");
-            }
-        }
-        plan.meta.sha256 = hex(&h.finalize());
+        plan.meta.sha256 = lines_sha256(
+            self.entries(li)
+                .filter(|&(id, _, _)| !dead.is_dead(id))
+                .map(|(_, code, _)| algo.to_hex(code)),
+        );
         plan.meta.sources.push(Source {
             entries: reported,
             ..source
@@ -1421,16 +1415,16 @@ impl Index {
         meta.groups += g;
         let first = plan.meta.next_id;
         let n: u64 = videos.iter().map(|v| v.frames.len() as u64).sum();
-        let mut h = Sha256::new();
-        for (_, code, _) in self.entries(li) {
-            h.update(Algo::Vpdq.to_hex(code).as_bytes());
-            h.update(b"\n");
-        }
-        for f in videos.iter().flat_map(|v| &v.frames) {
-            h.update(f.hash.to_string().as_bytes());
-            h.update(b"\n");
-        }
-        plan.meta.sha256 = hex(&h.finalize());
+        plan.meta.sha256 = lines_sha256(
+            self.entries(li)
+                .map(|(_, code, _)| Algo::Vpdq.to_hex(code))
+                .chain(
+                    videos
+                        .iter()
+                        .flat_map(|v| &v.frames)
+                        .map(|f| f.hash.to_string()),
+                ),
+        );
         plan.meta.next_id += n;
         plan.meta.live += n;
         plan.meta.sources.push(source);
