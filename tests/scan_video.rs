@@ -13,20 +13,15 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+use common::jsonl;
+
 const BIN: &str = env!("CARGO_BIN_EXE_vigil");
 
 fn video(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/video")
         .join(name)
-}
-
-fn jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn summary(out: &Path) -> Value {

@@ -5,6 +5,15 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// The JSON objects of a JSONL file (`vigil scan`'s records), one per line.
+pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// `tests/data`.
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
