@@ -44,9 +44,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use vigil::decode::{self, DecodeError, DecodeOptions, Decoded};
 use vigil::index::store::utc;
-use vigil::index::{
-    Algo, Backend as SearchBackend, Hit, Index, Kernel, Params, Provenance, Queries,
-};
+use vigil::index::{Algo, Hit, Index, Params, Provenance, Queries};
 use vigil::pdq::DIHEDRAL_NAMES;
 use vigil::scan::isolate::{
     self, Animation, ChildOutcome, DecoderPool, Task, animation_frames, thread_cpu,
@@ -667,12 +665,7 @@ fn compact_frames(v: &mut VideoResult, ctx: &Ctx<'_>) {
             if list.algo != Algo::Pdq {
                 continue;
             }
-            let p = Params {
-                radius: list.radius,
-                k: None,
-                backend: SearchBackend::Auto,
-                kernel: Kernel::best(),
-            };
+            let p = Params::range(list.radius);
             let Ok(hits) = ctx.index.search(li, Queries::Pdq(&qs), &p) else {
                 return;
             };
@@ -1916,16 +1909,11 @@ fn batch_hits(
         if (slack > 0 && !perceptual) || list.algo == Algo::Vpdq {
             continue;
         }
-        let p = Params {
-            radius: if perceptual {
-                list.radius + slack
-            } else {
-                list.radius
-            },
-            k: None,
-            backend: SearchBackend::Auto,
-            kernel: Kernel::best(),
-        };
+        let p = Params::range(if perceptual {
+            list.radius + slack
+        } else {
+            list.radius
+        });
         // (result index, query) for this list.
         let mut idx: Vec<usize> = Vec::new();
         let hits = match list.algo {
@@ -2126,12 +2114,7 @@ fn write_matches(
             if list.algo != Algo::Pdq {
                 continue;
             }
-            let p = Params {
-                radius: list.radius,
-                k: None,
-                backend: SearchBackend::Auto,
-                kernel: Kernel::best(),
-            };
+            let p = Params::range(list.radius);
             for (q, hits) in frames.iter().zip(index.search(li, Queries::Pdq(&qs), &p)?) {
                 for h in hits {
                     let r = &results[q.result];
