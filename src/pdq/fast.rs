@@ -20,6 +20,7 @@ use std::cell::RefCell;
 
 use super::oracle::{self, Buf64, MIN_HASHABLE_DIM, decimation_index, jarosz_window};
 use super::oracle::{LUMA_B, LUMA_G, LUMA_R};
+use super::recip::Recip;
 use super::{Dct16, PdqDihedral, PdqHash, PdqOutput};
 use crate::simd::{self, Level};
 use crate::{ImageView, PixelLayout};
@@ -34,7 +35,7 @@ type Lanes = [f32; LANES];
 /// for every frame. Buffers above [`KEEP_BYTES`] are released after use.
 #[derive(Default)]
 struct Scratch {
-    h1: Vec<f32>,
+    ring: Vec<f32>,
     t_in: Vec<Lanes>,
     t_out: Vec<Lanes>,
     strip: Vec<f32>,
@@ -95,9 +96,14 @@ pub fn buffer64_at(view: &ImageView<'_>, level: Level) -> Box<Buf64> {
         let mut s = s.borrow_mut();
         let out = match level {
             #[cfg(target_arch = "x86_64")]
+            Level::Avx2 | Level::Avx512 if !std::arch::is_x86_feature_detected!("fma") => {
+                buffer64_generic::<Portable>(view, &mut s)
+            }
+            #[cfg(target_arch = "x86_64")]
             Level::Avx512 => {
                 // SAFETY: `level` is capped at `simd::detected()`, which returns Avx512 only
-                // after `is_x86_feature_detected!` confirmed avx512f/bw/vl and avx2.
+                // after `is_x86_feature_detected!` confirmed avx512f/bw/vl and avx2; fma was
+                // detected in the arm above.
                 unsafe { buffer64_avx512(view, &mut s) }
             }
             #[cfg(target_arch = "x86_64")]
@@ -107,7 +113,9 @@ pub fn buffer64_at(view: &ImageView<'_>, level: Level) -> Box<Buf64> {
             }
             _ => buffer64_generic::<Portable>(view, &mut s),
         };
-        if s.h1.capacity() * 4 > KEEP_BYTES {
+        let held = 4 * (s.ring.capacity() + s.strip.capacity() + s.cols64.capacity())
+            + size_of::<Lanes>() * (s.t_in.capacity() + s.t_out.capacity());
+        if held > KEEP_BYTES {
             *s = Scratch::default();
         }
         out
@@ -115,13 +123,13 @@ pub fn buffer64_at(view: &ImageView<'_>, level: Level) -> Box<Buf64> {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn buffer64_avx2(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
     buffer64_generic::<x86::Avx>(view, s)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
 unsafe fn buffer64_avx512(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
     buffer64_generic::<x86::Avx>(view, s)
 }
@@ -144,34 +152,27 @@ fn buffer64_generic<T: Transpose>(view: &ImageView<'_>, s: &mut Scratch) -> Box<
     }
     let (wr, wc) = (jarosz_window(w), jarosz_window(h));
     let Scratch {
-        h1,
+        ring,
         t_in,
         t_out,
         strip,
         sums,
         cols64,
     } = s;
-    resize(h1, w * h);
     t_in.clear();
     t_in.resize(w, [0.0; LANES]);
     t_out.clear();
     t_out.resize(w, [0.0; LANES]);
-
-    resize(strip, LANES * w);
-    // Pass 1: luma, then the horizontal box, LANES rows at a time.
-    for r0 in (0..h).step_by(LANES) {
-        let n = LANES.min(h - r0);
-        for k in 0..n {
-            fill_luma(view, r0 + k, &mut strip[k * w..(k + 1) * w]);
-        }
-        T::rows_to_lanes(strip, w, n, t_in);
-        box_lanes(t_in, w, wr, |oi, sum, cnt| {
-            for (o, v) in t_out[oi].iter_mut().zip(sum) {
-                *o = v / cnt;
-            }
-        });
-        T::lanes_to_rows(t_out, w, n, &mut h1[r0 * w..(r0 + n) * w]);
-    }
+    resize(strip, 2 * LANES * w);
+    let (strip, strip2) = strip.split_at_mut(LANES * w);
+    // Pass 1's output rows live in a ring: pass 2 needs rows `oi - wc ..= oi + half` only, and
+    // runs as soon as they exist, so the full-size intermediate never leaves the cache. A
+    // strip of LANES rows never wraps (the ring is a multiple of LANES rows), and holds at
+    // least wc + LANES rows, so a strip never overwrites a row pass 2 has still to subtract.
+    let ring_rows = (wc + LANES).next_multiple_of(LANES);
+    resize(ring, ring_rows * w);
+    let recip_r: Vec<Recip> = (0..=wr).map(|c| Recip::new(c, T::FMA)).collect();
+    let recip_c: Vec<Recip> = (0..=wc).map(|c| Recip::new(c, T::FMA)).collect();
 
     // Which columns survive decimation; the second horizontal pass divides only there.
     let inj: [usize; 64] = std::array::from_fn(|j| decimation_index(j, w));
@@ -179,50 +180,75 @@ fn buffer64_generic<T: Transpose>(view: &ImageView<'_>, s: &mut Scratch) -> Box<
     for &c in &inj {
         wanted[c] = true;
     }
-
-    // Pass 2 (vertical box over every column) streams rows into pass 3 (horizontal box,
-    // decimated columns only), LANES rows at a time. Pass 3 writes an h × 64 buffer.
     resize(cols64, h * 64);
     let mut selected = vec![[0.0f32; LANES]; w];
     let mut strip_rows = 0usize;
     let mut strip_start = 0usize;
-    box_rows(h1, h, w, wc, sums, |oi, sum, cnt| {
-        let dst = &mut strip[strip_rows * w..(strip_rows + 1) * w];
-        for (d, v) in dst.iter_mut().zip(sum) {
-            *d = v / cnt;
+    let mut vbox = ColumnBox::new(h, wc, w, sums);
+
+    for r0 in (0..h).step_by(LANES) {
+        // Pass 1: luma, then the horizontal box, LANES rows at a time, into the ring.
+        let n = LANES.min(h - r0);
+        for k in 0..n {
+            fill_luma(view, r0 + k, &mut strip[k * w..(k + 1) * w]);
         }
-        strip_rows += 1;
-        if strip_rows == LANES || oi + 1 == h {
-            T::rows_to_lanes(strip, w, strip_rows, t_in);
-            box_lanes(t_in, w, wr, |oi, sum, cnt| {
-                if wanted[oi] {
-                    for (o, v) in selected[oi].iter_mut().zip(sum) {
-                        *o = v / cnt;
+        T::rows_to_lanes(strip, w, n, t_in);
+        box_lanes(
+            t_in,
+            w,
+            wr,
+            &mut DivideAll::<T> {
+                recips: &recip_r,
+                out: t_out,
+                kernels: std::marker::PhantomData,
+            },
+        );
+        let at = r0 % ring_rows * w;
+        T::lanes_to_rows(t_out, w, n, &mut ring[at..at + n * w]);
+
+        // Pass 2 (vertical box over every column) as far as the rows made so far allow,
+        // streaming into pass 3 (horizontal box, decimated columns only), LANES rows at a
+        // time. Pass 3 writes an h × 64 buffer.
+        while let Some((oi, cnt)) = vbox.next(r0 + n, ring, ring_rows) {
+            let dst = &mut strip2[strip_rows * w..(strip_rows + 1) * w];
+            T::div_slice(&recip_c[cnt as usize], dst, vbox.sums);
+            strip_rows += 1;
+            if strip_rows == LANES || oi + 1 == h {
+                T::rows_to_lanes(strip2, w, strip_rows, t_in);
+                box_lanes(
+                    t_in,
+                    w,
+                    wr,
+                    &mut DivideWanted {
+                        wanted: &wanted,
+                        out: &mut selected,
+                    },
+                );
+                for k in 0..strip_rows {
+                    let dst = &mut cols64[(strip_start + k) * 64..(strip_start + k + 1) * 64];
+                    for (d, &c) in dst.iter_mut().zip(&inj) {
+                        *d = selected[c][k];
                     }
                 }
-            });
-            for k in 0..strip_rows {
-                let dst = &mut cols64[(strip_start + k) * 64..(strip_start + k + 1) * 64];
-                for (d, &c) in dst.iter_mut().zip(&inj) {
-                    *d = selected[c][k];
-                }
+                strip_start += strip_rows;
+                strip_rows = 0;
             }
-            strip_start += strip_rows;
-            strip_rows = 0;
         }
-    });
+    }
+    debug_assert!(vbox.done() && strip_start == h);
 
     // Pass 4: vertical box over the 64 surviving columns; keep the 64 decimated rows.
     let ini: [usize; 64] = std::array::from_fn(|i| decimation_index(i, h));
     let mut next = 0usize;
-    box_rows(cols64, h, 64, wc, sums, |oi, sum, cnt| {
+    let mut vbox = ColumnBox::new(h, wc, 64, sums);
+    while let Some((oi, cnt)) = vbox.next(h, cols64, h) {
         while next < 64 && ini[next] == oi {
-            for (o, v) in out[next].iter_mut().zip(sum) {
+            for (o, v) in out[next].iter_mut().zip(vbox.sums.iter()) {
                 *o = v / cnt;
             }
             next += 1;
         }
-    });
+    }
     debug_assert_eq!(next, 64);
     out
 }
@@ -251,10 +277,49 @@ fn resize(v: &mut Vec<f32>, n: usize) {
     }
 }
 
-/// `box1d`'s four phases over `n` samples of [`LANES`] independent sequences, calling
-/// `emit(output_index, sums, count)` for each output in order.
+/// Where [`box_lanes`] sends each output. (A trait with `#[inline(always)]` methods rather than a
+/// closure: a closure is compiled without the caller's target features unless inlined, and
+/// LLVM does not always inline it.)
+trait LaneSink {
+    /// Output `oi` is `sum / cnt`.
+    fn emit(&mut self, oi: usize, sum: &Lanes, cnt: f32);
+}
+
+/// Every output, divided.
+struct DivideAll<'a, T> {
+    recips: &'a [Recip],
+    out: &'a mut [Lanes],
+    kernels: std::marker::PhantomData<T>,
+}
+
+impl<T: Transpose> LaneSink for DivideAll<'_, T> {
+    #[inline(always)]
+    fn emit(&mut self, oi: usize, sum: &Lanes, cnt: f32) {
+        T::div_slice(&self.recips[cnt as usize], &mut self.out[oi], sum);
+    }
+}
+
+/// Only the outputs at the decimated columns.
+struct DivideWanted<'a> {
+    wanted: &'a [bool],
+    out: &'a mut [Lanes],
+}
+
+impl LaneSink for DivideWanted<'_> {
+    #[inline(always)]
+    fn emit(&mut self, oi: usize, sum: &Lanes, cnt: f32) {
+        if self.wanted[oi] {
+            for (o, v) in self.out[oi].iter_mut().zip(sum) {
+                *o = v / cnt;
+            }
+        }
+    }
+}
+
+/// `box1d`'s four phases over `n` samples of [`LANES`] independent sequences, sending each
+/// output in order to `sink`.
 #[inline(always)]
-fn box_lanes(input: &[Lanes], n: usize, w: usize, mut emit: impl FnMut(usize, &Lanes, f32)) {
+fn box_lanes(input: &[Lanes], n: usize, w: usize, sink: &mut impl LaneSink) {
     let half = (w + 2) / 2;
     let mut sum: Lanes = [0.0; LANES];
     let mut cnt = 0.0f32;
@@ -267,14 +332,14 @@ fn box_lanes(input: &[Lanes], n: usize, w: usize, mut emit: impl FnMut(usize, &L
     for _ in 0..w - half + 1 {
         add(&mut sum, &input[ri]);
         cnt += 1.0;
-        emit(oi, &sum, cnt);
+        sink.emit(oi, &sum, cnt);
         ri += 1;
         oi += 1;
     }
     for _ in 0..n.saturating_sub(w) {
         add(&mut sum, &input[ri]);
         sub(&mut sum, &input[li]);
-        emit(oi, &sum, cnt);
+        sink.emit(oi, &sum, cnt);
         li += 1;
         ri += 1;
         oi += 1;
@@ -282,7 +347,7 @@ fn box_lanes(input: &[Lanes], n: usize, w: usize, mut emit: impl FnMut(usize, &L
     for _ in 0..half - 1 {
         sub(&mut sum, &input[li]);
         cnt -= 1.0;
-        emit(oi, &sum, cnt);
+        sink.emit(oi, &sum, cnt);
         li += 1;
         oi += 1;
     }
@@ -302,48 +367,69 @@ fn sub(sum: &mut Lanes, x: &Lanes) {
     }
 }
 
-/// `box1d` down the columns of a row-major `rows × cols` buffer, one running sum per column
-/// (each in the oracle's order), calling `emit(output_row, sums, count)` for each output row.
-#[inline(always)]
-fn box_rows(
-    input: &[f32],
-    rows: usize,
-    cols: usize,
+/// `box1d` down the columns of a row-major buffer, one running sum per column (each in the
+/// oracle's order), run step by step so input rows can be fed as they are produced.
+///
+/// Over `n` rows with window `w` (`n >= w`, always true for `jarosz_window`), step `s` is the
+/// oracle's phases in one sequence: `s < half - 1`: add row `s`; `s < w`: add row `s`, emit;
+/// `s < n`: add row `s`, subtract row `s - w`, emit; after that, subtract row `s - w`, emit.
+struct ColumnBox<'a> {
+    n: usize,
     w: usize,
-    sums: &mut Vec<f32>,
-    mut emit: impl FnMut(usize, &[f32], f32),
-) {
-    sums.clear();
-    sums.resize(cols, 0.0);
-    let row = |r: usize| &input[r * cols..(r + 1) * cols];
-    let half = (w + 2) / 2;
-    let mut cnt = 0.0f32;
-    let (mut li, mut ri, mut oi) = (0, 0, 0);
-    for _ in 0..half - 1 {
-        row_add(sums, row(ri));
-        cnt += 1.0;
-        ri += 1;
+    half: usize,
+    step: usize,
+    cnt: f32,
+    sums: &'a mut [f32],
+}
+
+impl<'a> ColumnBox<'a> {
+    fn new(n: usize, w: usize, cols: usize, sums: &'a mut Vec<f32>) -> Self {
+        debug_assert!(n >= w && w >= 1);
+        sums.clear();
+        sums.resize(cols, 0.0);
+        ColumnBox {
+            n,
+            w,
+            half: (w + 2) / 2,
+            step: 0,
+            cnt: 0.0,
+            sums,
+        }
     }
-    for _ in 0..w - half + 1 {
-        row_add(sums, row(ri));
-        cnt += 1.0;
-        emit(oi, sums, cnt);
-        ri += 1;
-        oi += 1;
+
+    /// Every step has run (all `n` outputs emitted).
+    fn done(&self) -> bool {
+        self.step == self.n + self.half - 1
     }
-    for _ in 0..rows.saturating_sub(w) {
-        row_add_sub(sums, row(ri), row(li));
-        emit(oi, sums, cnt);
-        li += 1;
-        ri += 1;
-        oi += 1;
-    }
-    for _ in 0..half - 1 {
-        row_sub(sums, row(li));
-        cnt -= 1.0;
-        emit(oi, sums, cnt);
-        li += 1;
-        oi += 1;
+
+    /// Run steps until one emits an output, and return its row and count (the sums are in
+    /// `self.sums`); `None` when every step has run or the next one needs row `avail` or later.
+    /// Input row `r` is `rows[r % ring * cols..][..cols]`.
+    #[inline(always)]
+    fn next(&mut self, avail: usize, rows: &[f32], ring: usize) -> Option<(usize, f32)> {
+        let (n, w, half, cols) = (self.n, self.w, self.half, self.sums.len());
+        let row = |r: usize| &rows[r % ring * cols..][..cols];
+        let end = if avail >= n { n + half - 1 } else { avail };
+        while self.step < end {
+            let s = self.step;
+            self.step += 1;
+            if s < half - 1 {
+                row_add(self.sums, row(s));
+                self.cnt += 1.0;
+                continue;
+            }
+            if s < w {
+                row_add(self.sums, row(s));
+                self.cnt += 1.0;
+            } else if s < n {
+                row_add_sub(self.sums, row(s), row(s - w));
+            } else {
+                row_sub(self.sums, row(s - w));
+                self.cnt -= 1.0;
+            }
+            return Some((s + 1 - half, self.cnt));
+        }
+        None
     }
 }
 
@@ -416,6 +502,10 @@ fn bits(b: &Dct16) -> PdqHash {
 /// Moving `LANES` rows between row-major layout (`rows[k * w + c]`) and lane layout
 /// (`lanes[c][k]`). Pure data movement: no arithmetic, so any implementation is exact.
 trait Transpose {
+    /// Whether the instantiation runs with a hardware FMA (see [`Recip::new`]).
+    const FMA: bool;
+    /// `dst[i] = src[i] / b` (not data movement, but the other per-instruction-set kernel).
+    fn div_slice(r: &Recip, dst: &mut [f32], src: &[f32]);
     /// `lanes[c][k] = rows[k * w + c]` for `k < n`; lanes `k >= n` are left as they are (their
     /// sums are computed and never read).
     fn rows_to_lanes(rows: &[f32], w: usize, n: usize, lanes: &mut [Lanes]);
@@ -427,6 +517,13 @@ trait Transpose {
 struct Portable;
 
 impl Transpose for Portable {
+    const FMA: bool = false;
+
+    #[inline(always)]
+    fn div_slice(r: &Recip, dst: &mut [f32], src: &[f32]) {
+        r.div_slice(dst, src);
+    }
+
     #[inline(always)]
     fn rows_to_lanes(rows: &[f32], w: usize, n: usize, lanes: &mut [Lanes]) {
         for (c, t) in lanes[..w].iter_mut().enumerate() {
@@ -450,14 +547,22 @@ impl Transpose for Portable {
 mod x86 {
     //! 8×8 block transposes in AVX registers, two per 16-row strip.
 
-    use super::{LANES, Lanes, Portable, Transpose};
+    use super::{LANES, Lanes, Portable, Recip, Transpose};
     use std::arch::x86_64::*;
 
     /// AVX 8×8 block transposes. Only instantiated inside `buffer64_avx2` and
-    /// `buffer64_avx512`, which run only after AVX2 (which implies AVX) was detected.
+    /// `buffer64_avx512`, which run only after AVX2 (which implies AVX) and FMA were detected.
     pub(super) struct Avx;
 
     impl Transpose for Avx {
+        const FMA: bool = true;
+
+        #[inline(always)]
+        fn div_slice(r: &Recip, dst: &mut [f32], src: &[f32]) {
+            // SAFETY: `Avx` is only used where AVX2 and FMA were detected.
+            unsafe { r.div_slice_avx(dst, src) }
+        }
+
         #[inline(always)]
         fn rows_to_lanes(rows: &[f32], w: usize, n: usize, lanes: &mut [Lanes]) {
             if n < LANES {

@@ -7,6 +7,7 @@
 mod dct_matrix;
 pub mod fast;
 pub mod oracle;
+pub mod recip;
 mod types;
 
 pub use types::{DIHEDRAL_NAMES, ParsePdqError, PdqDihedral, PdqHash, PdqOutput};
