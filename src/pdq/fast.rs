@@ -171,8 +171,9 @@ fn buffer64_generic<T: Transpose>(view: &ImageView<'_>, s: &mut Scratch) -> Box<
     // least wc + LANES rows, so a strip never overwrites a row pass 2 has still to subtract.
     let ring_rows = (wc + LANES).next_multiple_of(LANES);
     resize(ring, ring_rows * w);
-    let recip_r: Vec<Recip> = (0..=wr).map(|c| Recip::new(c, T::FMA)).collect();
+    let recip_r = Recip::new(wr, T::FMA);
     let recip_c: Vec<Recip> = (0..=wc).map(|c| Recip::new(c, T::FMA)).collect();
+    let mut counts_r = vec![0.0f32; w];
 
     // Which columns survive decimation; the second horizontal pass divides only there.
     let inj: [usize; 64] = std::array::from_fn(|j| decimation_index(j, w));
@@ -181,7 +182,6 @@ fn buffer64_generic<T: Transpose>(view: &ImageView<'_>, s: &mut Scratch) -> Box<
         wanted[c] = true;
     }
     resize(cols64, h * 64);
-    let mut selected = vec![[0.0f32; LANES]; w];
     let mut strip_rows = 0usize;
     let mut strip_start = 0usize;
     let mut vbox = ColumnBox::new(h, wc, w, sums);
@@ -197,14 +197,29 @@ fn buffer64_generic<T: Transpose>(view: &ImageView<'_>, s: &mut Scratch) -> Box<
             t_in,
             w,
             wr,
-            &mut DivideAll::<T> {
-                recips: &recip_r,
+            &mut StoreSums {
                 out: t_out,
-                kernels: std::marker::PhantomData,
+                counts: &mut counts_r,
             },
         );
+        // Divide (sums in t_out, quotients into t_in, which pass 1 no longer needs): the
+        // columns with a full window as one run, the edge columns one by one.
+        let full = counts_r.iter().position(|&c| c as usize == wr).unwrap_or(w);
+        let last = counts_r.iter().rposition(|&c| c as usize == wr).unwrap_or(0);
+        for c in (0..full).chain(last + 1..w) {
+            for (q, v) in t_in[c].iter_mut().zip(&t_out[c]) {
+                *q = v / counts_r[c];
+            }
+        }
+        if full <= last {
+            T::div_slice(
+                &recip_r,
+                t_in[full..=last].as_flattened_mut(),
+                t_out[full..=last].as_flattened(),
+            );
+        }
         let at = r0 % ring_rows * w;
-        T::lanes_to_rows(t_out, w, n, &mut ring[at..at + n * w]);
+        T::lanes_to_rows(t_in, w, n, &mut ring[at..at + n * w]);
 
         // Pass 2 (vertical box over every column) as far as the rows made so far allow,
         // streaming into pass 3 (horizontal box, decimated columns only), LANES rows at a
@@ -219,15 +234,15 @@ fn buffer64_generic<T: Transpose>(view: &ImageView<'_>, s: &mut Scratch) -> Box<
                     t_in,
                     w,
                     wr,
-                    &mut DivideWanted {
-                        wanted: &wanted,
-                        out: &mut selected,
+                    &mut StoreSums {
+                        out: t_out,
+                        counts: &mut counts_r,
                     },
                 );
                 for k in 0..strip_rows {
                     let dst = &mut cols64[(strip_start + k) * 64..(strip_start + k + 1) * 64];
                     for (d, &c) in dst.iter_mut().zip(&inj) {
-                        *d = selected[c][k];
+                        *d = t_out[c][k] / counts_r[c];
                     }
                 }
                 strip_start += strip_rows;
@@ -286,33 +301,17 @@ trait LaneSink {
 }
 
 /// Every output, divided.
-struct DivideAll<'a, T> {
-    recips: &'a [Recip],
+/// Every output's sums and count, undivided (the caller divides them in long runs).
+struct StoreSums<'a> {
     out: &'a mut [Lanes],
-    kernels: std::marker::PhantomData<T>,
+    counts: &'a mut [f32],
 }
 
-impl<T: Transpose> LaneSink for DivideAll<'_, T> {
+impl LaneSink for StoreSums<'_> {
     #[inline(always)]
     fn emit(&mut self, oi: usize, sum: &Lanes, cnt: f32) {
-        T::div_slice(&self.recips[cnt as usize], &mut self.out[oi], sum);
-    }
-}
-
-/// Only the outputs at the decimated columns.
-struct DivideWanted<'a> {
-    wanted: &'a [bool],
-    out: &'a mut [Lanes],
-}
-
-impl LaneSink for DivideWanted<'_> {
-    #[inline(always)]
-    fn emit(&mut self, oi: usize, sum: &Lanes, cnt: f32) {
-        if self.wanted[oi] {
-            for (o, v) in self.out[oi].iter_mut().zip(sum) {
-                *o = v / cnt;
-            }
-        }
+        self.out[oi] = *sum;
+        self.counts[oi] = cnt;
     }
 }
 

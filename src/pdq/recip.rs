@@ -82,8 +82,11 @@ impl Recip {
         }
     }
 
-    /// [`Recip::div_slice`] eight lanes at a time; a vector with any value outside the
-    /// verified range divides.
+    /// [`Recip::div_slice`] eight lanes at a time. The reciprocal path runs over the whole
+    /// slice while the smallest nonzero and the largest magnitude are tracked; if any value
+    /// was outside the verified range, the whole slice is divided again with the divide
+    /// instruction (never for the box passes' values, whose nonzero magnitudes are at least
+    /// 2⁻⁶², see `fast.rs`; the check costs two integer ops per vector).
     ///
     /// # Safety
     /// The CPU must have AVX2 and FMA.
@@ -100,34 +103,41 @@ impl Recip {
         let (s8, s_tail) = src[..n].as_chunks::<8>();
         let b = _mm256_set1_ps(self.b);
         let y = _mm256_set1_ps(self.y);
-        let abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFF_FFFF));
-        let tiny = _mm256_set1_ps(TINY);
-        let huge = _mm256_set1_ps(HUGE);
-        let zero = _mm256_setzero_ps();
+        let abs = _mm256_set1_epi32(0x7FFF_FFFF);
+        let one = _mm256_set1_epi32(1);
+        // Smallest (|a| bits − 1), unsigned, so zero wraps to the top and is ignored; largest
+        // |a| bits (NaN above infinity, so caught too).
+        let mut lo = _mm256_set1_epi32(-1);
+        let mut hi = _mm256_setzero_si256();
         for (d, s) in d8.iter_mut().zip(s8) {
             // SAFETY: `s` and `d` are 8-float arrays; loads and stores are unaligned.
             unsafe {
                 let a = _mm256_loadu_ps(s.as_ptr());
-                let m = _mm256_and_ps(a, abs);
-                let ok = _mm256_or_ps(
-                    _mm256_and_ps(
-                        _mm256_cmp_ps::<_CMP_GE_OQ>(m, tiny),
-                        _mm256_cmp_ps::<_CMP_LE_OQ>(m, huge),
-                    ),
-                    _mm256_cmp_ps::<_CMP_EQ_OQ>(a, zero),
-                );
-                let q = if _mm256_movemask_ps(ok) == 0xFF {
-                    let q0 = _mm256_mul_ps(a, y);
-                    let r = _mm256_fnmadd_ps(q0, b, a);
-                    _mm256_fmadd_ps(r, y, q0)
-                } else {
-                    _mm256_div_ps(a, b)
-                };
-                _mm256_storeu_ps(d.as_mut_ptr(), q);
+                let m = _mm256_and_si256(_mm256_castps_si256(a), abs);
+                lo = _mm256_min_epu32(lo, _mm256_sub_epi32(m, one));
+                hi = _mm256_max_epi32(hi, m);
+                let q0 = _mm256_mul_ps(a, y);
+                let r = _mm256_fnmadd_ps(q0, b, a);
+                _mm256_storeu_ps(d.as_mut_ptr(), _mm256_fmadd_ps(r, y, q0));
             }
         }
-        for (d, &s) in d_tail.iter_mut().zip(s_tail) {
-            *d = self.div(s);
+        let mut lanes_lo = [0u32; 8];
+        let mut lanes_hi = [0u32; 8];
+        // SAFETY: 8-lane stores into 8-element arrays.
+        unsafe {
+            _mm256_storeu_si256(lanes_lo.as_mut_ptr().cast(), lo);
+            _mm256_storeu_si256(lanes_hi.as_mut_ptr().cast(), hi);
+        }
+        let in_range = lanes_lo.iter().all(|&l| l >= TINY.to_bits() - 1)
+            && lanes_hi.iter().all(|&h| h <= HUGE.to_bits());
+        if in_range {
+            for (d, &s) in d_tail.iter_mut().zip(s_tail) {
+                *d = self.div(s);
+            }
+        } else {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = s / self.b;
+            }
         }
     }
 }
