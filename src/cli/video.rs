@@ -51,6 +51,10 @@ pub struct VideoOptions {
     /// output is the same.
     #[arg(long, hide = true)]
     upstream_threads: bool,
+    /// Decode every frame even when only some are hashed (no skipping of unsampled
+    /// non-reference frames): for timing and comparison; the output is the same.
+    #[arg(long, hide = true)]
+    decode_every_frame: bool,
 }
 
 impl VideoOptions {
@@ -75,6 +79,7 @@ impl VideoOptions {
             max_frames: self.max_frames,
             max_duration,
             frame_threads: !self.upstream_threads,
+            skip_unsampled: !self.decode_every_frame,
             ..VpdqOptions::default()
         })
     }
@@ -260,6 +265,7 @@ fn jsonl_record(path: &Path, result: &Result<VpdqHashes, VideoError>) -> String 
             obj.insert("frame_mod".into(), h.info.frame_mod.into());
             obj.insert("codec".into(), h.info.codec.clone().into());
             obj.insert("frames_decoded".into(), h.frames_decoded.into());
+            obj.insert("frames_skipped".into(), h.frames_skipped.into());
             obj.insert("truncated".into(), h.truncated.is_some().into());
             if let Some(b) = h.truncated {
                 obj.insert("truncated_by".into(), b.name().into());

@@ -43,6 +43,10 @@ impl VideoTask {
             max_frames: self.max_frames,
             max_duration: Some(Duration::from_secs_f64(self.max_seconds.max(0.001))),
             max_pixels: self.max_pixels,
+            // The scan's on-batch hook matches frames and times the hashing thread as batches
+            // arrive; a skip plan holds batches back to the end, so the scan decodes every
+            // frame (its default, every frame sampled, could not skip anyway).
+            skip_unsampled: false,
             ..VpdqOptions::default()
         }
     }

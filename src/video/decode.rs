@@ -19,6 +19,28 @@
 //!   stream's `codecpar` size or the downsample size, rows packed (stride = 3 × width, as
 //!   `av_frame_get_buffer(…, 1)`).
 //!
+//! **Skipping unsampled frames** ([`VpdqOptions::skip_unsampled`]). When only every
+//! `frame_mod`-th frame is hashed, most of the time goes to decoding frames nobody looks at.
+//! A frame no other frame references (an H.264 picture with `nal_ref_idc = 0`) can be left
+//! undecoded without changing any other frame's pixels: FFmpeg's `skip_frame =
+//! AVDISCARD_NONREF`, set per packet (frame threads copy it from the user context at every
+//! packet). What that loses is the count: upstream numbers frames by the decoder's output
+//! count, and a skipped frame is never output. So the numbers come from a demux-only pass
+//! first ([`Source::skip_plan`]): if every packet of the stream has a timestamp, the
+//! timestamps are distinct, and the first packet is a key frame, the decoder outputs one
+//! frame per packet in timestamp order, so a frame's number is its timestamp's rank. Each
+//! packet whose rank is sampled is decoded in full. While decoding, every one of these must
+//! hold, or the run stops with [`RunEnd::replan`] set and the caller decodes the whole video
+//! again without skipping:
+//! - the packets read are the planned ones (same count, same timestamps, same order);
+//! - every output frame carries one of the planned timestamps, in increasing order, with
+//!   no decode error flags;
+//! - every sampled frame is output.
+//!
+//! Only used for H.264 on stream 0 (the end-of-stream flush reaches only stream 0, so
+//! elsewhere upstream never outputs the last frames), without a frame budget, and when a
+//! frame is sampled less often than every frame.
+//!
 //! The file is opened by vigil (`O_NOFOLLOW | O_NONBLOCK`, regular files only) and handed to
 //! FFmpeg as custom I/O, with `protocol_whitelist` set so no demuxer (HLS, concat, …) can open
 //! another file or a network address.
@@ -76,6 +98,23 @@ pub(crate) struct Source {
     /// Stream start time and time base, for the truncation check.
     start_pts: i64,
     time_base: (i32, i32),
+    /// Output numbers for skipping unsampled frames, from [`Source::skip_plan`].
+    pub(crate) plan: Option<SkipPlan>,
+}
+
+/// The stream's packets in decode order, from a demux-only pass (see the module docs).
+#[derive(Debug)]
+pub(crate) struct SkipPlan {
+    /// Timestamp of each video packet, in decode order.
+    pts: Vec<i64>,
+    /// The same timestamps sorted: a frame's number is its timestamp's index here.
+    sorted: Vec<i64>,
+}
+
+impl SkipPlan {
+    fn number(&self, pts: i64) -> Option<u64> {
+        self.sorted.binary_search(&pts).ok().map(|i| i as u64)
+    }
 }
 
 /// Open `path` and its first video stream.
@@ -235,6 +274,7 @@ pub(crate) fn open(path: &Path, opts: &VpdqOptions, start: Instant) -> Result<So
             start_pts
         },
         time_base: (tb.numerator(), tb.denominator()),
+        plan: None,
     })
 }
 
@@ -313,6 +353,11 @@ pub(crate) struct RunEnd {
     pub(crate) read_error: Option<String>,
     /// Largest `best_effort_timestamp` seen, in stream time-base units.
     pub(crate) last_pts: Option<i64>,
+    /// Frames of the stream left undecoded by the skip plan.
+    pub(crate) frames_skipped: u64,
+    /// The skip plan did not hold (why): nothing of this run may be used; decode again
+    /// without a plan.
+    pub(crate) replan: Option<&'static str>,
 }
 
 impl Source {
@@ -321,6 +366,47 @@ impl Source {
         let (num, den) = self.time_base;
         (den != 0)
             .then(|| (pts.saturating_sub(self.start_pts)) as f64 * f64::from(num) / f64::from(den))
+    }
+
+    /// Read every packet (no decoding) and return the plan that lets [`Source::run`] skip
+    /// unsampled non-reference frames, or `None` where the module docs' conditions do not
+    /// hold. Consumes the demuxer: open the file again to decode it.
+    pub(crate) fn skip_plan(mut self, opts: &VpdqOptions) -> Option<SkipPlan> {
+        if !opts.skip_unsampled
+            || opts.max_frames.is_some()
+            || self.info.frame_mod < 2
+            || self.stream_index != 0
+            || self.decoder.id() != ff::codec::Id::H264
+        {
+            return None;
+        }
+        let mut pts = Vec::new();
+        let mut packet = ff::Packet::empty();
+        loop {
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            match packet.read(&mut self.input) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => break,
+                // Upstream ends the stream at any read error; so will the decoding pass.
+                Err(_) => break,
+            }
+            if packet.stream() != self.stream_index {
+                continue;
+            }
+            let first = pts.is_empty();
+            if (first && !packet.is_key()) || packet.is_corrupt() {
+                return None;
+            }
+            pts.push(packet.pts()?);
+        }
+        let mut sorted = pts.clone();
+        sorted.sort_unstable();
+        if sorted.is_empty() || sorted.windows(2).any(|w| w[0] == w[1]) {
+            return None;
+        }
+        Some(SkipPlan { pts, sorted })
     }
 
     /// Decode to the end (or a budget). For each selected frame, `target(frame_number)`
@@ -340,6 +426,13 @@ impl Source {
         let frame_mod = self.info.frame_mod;
         let deadline = self.deadline;
         let over_time = move || deadline.is_some_and(|d| Instant::now() >= d);
+        let plan = self.plan.take();
+        let plan = plan.as_ref();
+        // With a plan: packets sent, frames output, sampled frames output, last number.
+        let mut sent = 0usize;
+        let mut received = 0u64;
+        let mut sampled = 0u64;
+        let mut last_number: Option<u64> = None;
 
         let mut drain = |decoder: &mut ff::decoder::Video,
                          end: &mut RunEnd|
@@ -349,6 +442,10 @@ impl Source {
                     Ok(()) => {}
                     Err(ff::Error::Eof) => return Ok(true),
                     Err(ff::Error::Other { errno }) if errno == libc::EAGAIN => return Ok(true),
+                    Err(_) if plan.is_some() => {
+                        end.replan = Some("decoder error");
+                        return Ok(false);
+                    }
                     Err(e) => {
                         return Err(VideoError::Decode {
                             frame: end.frames_decoded,
@@ -360,8 +457,32 @@ impl Source {
                 if let Some(t) = frame.timestamp() {
                     end.last_pts = Some(end.last_pts.map_or(t, |m| m.max(t)));
                 }
-                // SAFETY: the decoder's AVCodecContext is live; reading an int.
-                let number = i64::from(unsafe { (*decoder.as_ptr()).frame_number }) - 1;
+                let number = match plan {
+                    // SAFETY: the decoder's AVCodecContext is live; reading an int.
+                    None => i64::from(unsafe { (*decoder.as_ptr()).frame_number }) - 1,
+                    Some(p) => {
+                        // SAFETY: `frame` holds the frame just received; reading two ints.
+                        let damaged = unsafe {
+                            let f = frame.as_ptr();
+                            (*f).decode_error_flags != 0
+                                || (*f).flags & ffi::AV_FRAME_FLAG_CORRUPT != 0
+                        };
+                        match frame.pts().and_then(|t| p.number(t)) {
+                            Some(n) if !damaged && last_number.is_none_or(|l| n > l) => {
+                                last_number = Some(n);
+                                received += 1;
+                                if n % frame_mod == 0 {
+                                    sampled += 1;
+                                }
+                                n as i64
+                            }
+                            _ => {
+                                end.replan = Some("a frame out of plan");
+                                return Ok(false);
+                            }
+                        }
+                    }
+                };
                 if number >= 0 && (number as u64) % frame_mod == 0 {
                     // SAFETY: `frame` holds the frame just received; reading its geometry.
                     let (fw, fh, ffmt) = unsafe {
@@ -425,14 +546,14 @@ impl Source {
         loop {
             if over_time() {
                 end.truncated = Some(Budget::Time);
-                return Ok(end);
+                return Ok(finish(end, plan, received, last_number));
             }
             match packet.read(&mut self.input) {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => break,
                 Err(ff::Error::Exit) if over_time() => {
                     end.truncated = Some(Budget::Time);
-                    return Ok(end);
+                    return Ok(finish(end, plan, received, last_number));
                 }
                 Err(e) => {
                     end.read_error = Some(ff_err(e));
@@ -442,14 +563,34 @@ impl Source {
             if packet.stream() != self.stream_index {
                 continue;
             }
-            self.decoder
-                .send_packet(&packet)
-                .map_err(|e| VideoError::Decode {
+            if let Some(p) = plan {
+                let Some(&pts) = p.pts.get(sent).filter(|&&t| packet.pts() == Some(t)) else {
+                    end.replan = Some("packets differ from the demux pass");
+                    return Ok(end);
+                };
+                sent += 1;
+                let number = p.number(pts).expect("planned timestamp");
+                let discard = if number % frame_mod == 0 {
+                    ffi::AVDiscard::AVDISCARD_DEFAULT
+                } else {
+                    ffi::AVDiscard::AVDISCARD_NONREF
+                };
+                // SAFETY: the decoder's AVCodecContext is live and owned by this thread;
+                // `skip_frame` is a user-settable field read when the next packet is sent.
+                unsafe { (*self.decoder.as_mut_ptr()).skip_frame = discard };
+            }
+            if let Err(e) = self.decoder.send_packet(&packet) {
+                if plan.is_some() {
+                    end.replan = Some("decoder error");
+                    return Ok(end);
+                }
+                return Err(VideoError::Decode {
                     frame: end.frames_decoded,
                     message: format!("cannot send packet to decoder: {}", ff_err(e)),
-                })?;
+                });
+            }
             if !drain(&mut self.decoder, &mut end)? {
-                return Ok(end);
+                return Ok(finish(end, plan, received, last_number));
             }
         }
         if self.stream_index == 0 {
@@ -459,6 +600,36 @@ impl Source {
             })?;
             drain(&mut self.decoder, &mut end)?;
         }
+        if let Some(p) = plan
+            && end.replan.is_none()
+        {
+            let n = p.pts.len() as u64;
+            if sent != p.pts.len() {
+                end.replan = Some("fewer packets than the demux pass");
+            } else if sampled != n.div_ceil(frame_mod) {
+                end.replan = Some("a sampled frame was not output");
+            } else {
+                end.frames_decoded = n;
+                end.frames_skipped = n - received;
+                end.last_pts = p.sorted.last().copied();
+            }
+        }
         Ok(end)
     }
+}
+
+/// A planned run stopped by its time budget: the frames up to the last one output count as
+/// decoded, as they would have been without skipping.
+fn finish(
+    mut end: RunEnd,
+    plan: Option<&SkipPlan>,
+    received: u64,
+    last_number: Option<u64>,
+) -> RunEnd {
+    if plan.is_some() && end.replan.is_none() {
+        let upto = last_number.map_or(0, |n| n + 1);
+        end.frames_decoded = upto;
+        end.frames_skipped = upto - received;
+    }
+    end
 }

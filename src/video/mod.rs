@@ -61,6 +61,11 @@ pub struct VpdqOptions {
     /// image lists and writes the 1 s vPDQ from the same pass. Select each sampling's frames
     /// afterwards with [`frame_mod`].
     pub also_seconds_per_hash: Option<f64>,
+    /// When fewer than every frame is hashed, leave unsampled non-reference frames undecoded
+    /// (H.264 on stream 0, no frame budget), numbering the output frames from a demux-only
+    /// pass over the packets' timestamps; see `decode.rs` for the checks, any of which failing
+    /// decodes the video again frame by frame. The lines are the same either way.
+    pub skip_unsampled: bool,
 }
 
 /// Upstream's frame modulus: `(int)(seconds_per_hash × fps)`, forced to 1 when below 1.
@@ -84,6 +89,7 @@ impl Default for VpdqOptions {
             batch_frames: 32,
             frame_threads: true,
             also_seconds_per_hash: None,
+            skip_unsampled: true,
         }
     }
 }
@@ -137,8 +143,11 @@ pub struct VpdqHashes {
     pub frames: Vec<VpdqFrame>,
     /// Stream facts.
     pub info: VideoInfo,
-    /// Frames the decoder produced (hashed or not).
+    /// Frames in the stream's output order up to where decoding stopped (hashed or not): the
+    /// frames upstream's decoder would produce.
     pub frames_decoded: u64,
+    /// Of those, frames left undecoded ([`VpdqOptions::skip_unsampled`]).
+    pub frames_skipped: u64,
     /// Set when a budget stopped decoding before the end.
     pub truncated: Option<Budget>,
     /// The demuxer stopped on an error other than end of file (upstream treats any read
@@ -251,7 +260,71 @@ pub fn hash_file_with(
     mut on_batch: impl FnMut(&[VpdqFrame]) + Send,
 ) -> Result<VpdqHashes, VideoError> {
     let start = Instant::now();
+    let plan = if opts.skip_unsampled {
+        decode::open(path, opts, start)?.skip_plan(opts)
+    } else {
+        None
+    };
+    let planned = plan.is_some();
     let mut source = decode::open(path, opts, start)?;
+    source.plan = plan;
+    let (mut end, mut frames) = if planned {
+        // Batches are held back until the numbering is confirmed (at the end), so a caller
+        // never sees a frame that a fall-back decode would number differently.
+        decode_and_hash(&mut source, opts, engine, &mut |_| {})
+    } else {
+        decode_and_hash(&mut source, opts, engine, &mut on_batch)
+    };
+    if let Ok(e) = &end
+        && e.replan.is_some()
+    {
+        source = decode::open(path, opts, start)?;
+        (end, frames) = decode_and_hash(&mut source, opts, engine, &mut on_batch);
+    } else if planned && let Ok(f) = &frames {
+        on_batch(f);
+    }
+    let frames = frames?;
+    let end = end?;
+    let info = source.info.clone();
+    if end.frames_decoded == 0 && end.truncated.is_none() {
+        return Err(VideoError::NoFrames);
+    }
+    let last = end.last_pts.and_then(|p| source.seconds(p));
+    let hashes = VpdqHashes {
+        frames,
+        info,
+        frames_decoded: end.frames_decoded,
+        frames_skipped: end.frames_skipped,
+        truncated: end.truncated,
+        read_error: end.read_error,
+    };
+    // A file cut short: the stream's own declared duration (mp4/mov/avi state one; Matroska
+    // usually only has the container's, which may be the audio's, so it is not used) runs
+    // past the last decoded frame by more than two frames and 2%.
+    if let (None, Some(declared), Some(last)) =
+        (hashes.truncated, hashes.info.duration_seconds, last)
+    {
+        let frame = 1.0 / hashes.info.fps;
+        let slack = (2.0 * frame).max(0.02 * declared);
+        if last + frame < declared - slack {
+            return Err(VideoError::Truncated {
+                decoded_seconds: last + frame,
+                declared_seconds: declared,
+                partial: Box::new(hashes),
+            });
+        }
+    }
+    Ok(hashes)
+}
+
+/// Decode `source` and hash its selected frames on a second thread, batch by batch;
+/// `on_batch` sees each batch once hashed.
+fn decode_and_hash(
+    source: &mut decode::Source,
+    opts: &VpdqOptions,
+    engine: &Engine,
+    on_batch: &mut (dyn FnMut(&[VpdqFrame]) + Send),
+) -> (Result<decode::RunEnd, VideoError>, Result<Vec<VpdqFrame>, VideoError>) {
     let info = source.info.clone();
     let (w, h) = (info.width, info.height);
     let frame_bytes = 3 * w as usize * h as usize;
@@ -269,7 +342,7 @@ pub fn hash_file_with(
     let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(1);
     let (pool_tx, pool_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
 
-    let (end, frames) = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let hasher = s.spawn(move || -> Result<Vec<VpdqFrame>, VideoError> {
             let mut frames = Vec::new();
             for batch in batch_rx {
@@ -335,35 +408,5 @@ pub fn hash_file_with(
         drop(batch_tx);
         let frames = hasher.join().expect("hashing thread panicked");
         (end, frames)
-    });
-    let frames = frames?;
-    let end = end?;
-    if end.frames_decoded == 0 && end.truncated.is_none() {
-        return Err(VideoError::NoFrames);
-    }
-    let last = end.last_pts.and_then(|p| source.seconds(p));
-    let hashes = VpdqHashes {
-        frames,
-        info,
-        frames_decoded: end.frames_decoded,
-        truncated: end.truncated,
-        read_error: end.read_error,
-    };
-    // A file cut short: the stream's own declared duration (mp4/mov/avi state one; Matroska
-    // usually only has the container's, which may be the audio's, so it is not used) runs
-    // past the last decoded frame by more than two frames and 2%.
-    if let (None, Some(declared), Some(last)) =
-        (hashes.truncated, hashes.info.duration_seconds, last)
-    {
-        let frame = 1.0 / hashes.info.fps;
-        let slack = (2.0 * frame).max(0.02 * declared);
-        if last + frame < declared - slack {
-            return Err(VideoError::Truncated {
-                decoded_seconds: last + frame,
-                declared_seconds: declared,
-                partial: Box::new(hashes),
-            });
-        }
-    }
-    Ok(hashes)
+    })
 }
