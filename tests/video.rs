@@ -135,6 +135,86 @@ fn streaming_hook_sees_every_frame_once() {
     assert_eq!(seen.len(), 40);
 }
 
+fn skip_clip(name: &str) -> PathBuf {
+    data("skip").join(name)
+}
+
+fn lines(clip: &str, tag: &str) -> String {
+    fs::read_to_string(data("skip").join(format!("{clip}.{tag}.txt"))).unwrap()
+}
+
+/// Skipping unsampled non-reference frames gives pip vpdq's lines (which decodes every
+/// frame) on every frame structure of `tests/data/video/skip`, and the same lines and
+/// frame counts as decoding every frame; it does skip where there is something to skip.
+#[test]
+fn skipping_unsampled_frames_gives_the_same_lines() {
+    let engine = cpu();
+    let clips = [
+        "pyramid.mp4",
+        "bframes8.mp4",
+        "opengop.mkv",
+        "vfr.mp4",
+        "nob.mp4",
+        "mbaff.mp4",
+    ];
+    for clip in clips {
+        for (tag, sph) in [("s0.2", 0.2), ("s1", 1.0)] {
+            let want = lines(clip, tag);
+            let skip = video::hash_file(&skip_clip(clip), &opts(sph, None), &engine).unwrap();
+            assert_eq!(video::write_vpdq(&skip.frames), want, "{clip} {tag} skipping");
+            let every = VpdqOptions {
+                skip_unsampled: false,
+                ..opts(sph, None)
+            };
+            let full = video::hash_file(&skip_clip(clip), &every, &engine).unwrap();
+            assert_eq!(video::write_vpdq(&full.frames), want, "{clip} {tag} every frame");
+            assert_eq!(skip.frames_decoded, full.frames_decoded, "{clip} {tag}");
+            assert_eq!(full.frames_skipped, 0);
+            if clip == "nob.mp4" {
+                // Every frame is a reference: the plan holds, nothing can be skipped.
+                assert_eq!(skip.frames_skipped, 0, "{clip} {tag}");
+            } else {
+                assert!(
+                    skip.frames_skipped > skip.frames_decoded / 5,
+                    "{clip} {tag}: only {} of {} frames skipped",
+                    skip.frames_skipped,
+                    skip.frames_decoded
+                );
+            }
+        }
+    }
+}
+
+/// A damaged stream: FFmpeg conceals the damage differently under frame threads, so vigil
+/// must notice it and decode the upstream way, with and without a skip plan, handing each
+/// frame to the streaming hook once.
+#[test]
+fn damaged_stream_decodes_the_upstream_way() {
+    let engine = cpu();
+    for (tag, sph) in [("s0", 0.0), ("s0.2", 0.2), ("s1", 1.0)] {
+        let o = VpdqOptions {
+            batch_frames: 3,
+            ..opts(sph, None)
+        };
+        let mut seen = Vec::new();
+        let h = video::hash_file_with(&skip_clip("damaged.mp4"), &o, &engine, |b| {
+            seen.extend(b.iter().map(|f| f.frame_number))
+        })
+        .unwrap();
+        assert_eq!(
+            video::write_vpdq(&h.frames),
+            lines("damaged.mp4", tag),
+            "damaged {tag}"
+        );
+        assert_eq!(
+            seen,
+            h.frames.iter().map(|f| f.frame_number).collect::<Vec<_>>(),
+            "damaged {tag}: streamed frames"
+        );
+        assert_eq!(h.frames_decoded, 100);
+    }
+}
+
 #[test]
 fn frame_budget_keeps_what_was_hashed() {
     let engine = cpu();

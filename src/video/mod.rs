@@ -260,26 +260,44 @@ pub fn hash_file_with(
     mut on_batch: impl FnMut(&[VpdqFrame]) + Send,
 ) -> Result<VpdqHashes, VideoError> {
     let start = Instant::now();
+    // The fast way first (frame threads, skipping unsampled frames); any damage or departure
+    // from the skip plan decodes the video again with upstream's own settings (see
+    // `decode::open`).
     let plan = if opts.skip_unsampled {
-        decode::open(path, opts, start)?.skip_plan(opts)
+        decode::open(path, opts, start, true)?.skip_plan(opts)
     } else {
         None
     };
     let planned = plan.is_some();
-    let mut source = decode::open(path, opts, start)?;
+    let mut source = decode::open(path, opts, start, true)?;
     source.plan = plan;
+    // Frames handed to `on_batch` so far (all numbers below `delivered`).
+    let mut delivered = 0u64;
     let (mut end, mut frames) = if planned {
-        // Batches are held back until the numbering is confirmed (at the end), so a caller
-        // never sees a frame that a fall-back decode would number differently.
+        // A plan numbers frames from timestamps; until the run confirms it, no frame is
+        // handed out (a fall-back decode could number them differently).
         decode_and_hash(&mut source, opts, engine, &mut |_| {})
     } else {
-        decode_and_hash(&mut source, opts, engine, &mut on_batch)
+        // Without a plan, every frame output before the damage that stops a run came from
+        // packets decoded before the damaged one, so the fall-back run outputs it again,
+        // identical and with the same number: those already handed out are not repeated.
+        decode_and_hash(&mut source, opts, engine, &mut |b: &[VpdqFrame]| {
+            if let Some(last) = b.last() {
+                delivered = last.frame_number + 1;
+            }
+            on_batch(b);
+        })
     };
     if let Ok(e) = &end
         && e.replan.is_some()
     {
-        source = decode::open(path, opts, start)?;
-        (end, frames) = decode_and_hash(&mut source, opts, engine, &mut on_batch);
+        source = decode::open(path, opts, start, false)?;
+        (end, frames) = decode_and_hash(&mut source, opts, engine, &mut |b: &[VpdqFrame]| {
+            let fresh = b.partition_point(|f| f.frame_number < delivered);
+            if fresh < b.len() {
+                on_batch(&b[fresh..]);
+            }
+        });
     } else if planned && let Ok(f) = &frames {
         on_batch(f);
     }
