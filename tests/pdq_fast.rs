@@ -168,3 +168,43 @@ proptest! {
         check(&view, &format!("{pattern:?} {w}x{h} seed {seed} pad {pad} grey {grey}"));
     }
 }
+
+/// Values from every part of the float range: zero, subnormal, tiny, ordinary, huge, both
+/// signs (the reciprocal path must hand anything outside its verified range to the divide).
+fn any_float() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        any::<u32>().prop_map(|b| f32::from_bits(b & 0x7F7F_FFFF | (b & 0x8000_0000))),
+        (0.0f32..300.0),
+        Just(0.0f32),
+        (1u32..0x0080_0000).prop_map(f32::from_bits),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The reciprocal division equals `/` bit for bit, one value and whole slices (at every
+    /// SIMD level this CPU has), for every box count a window can have.
+    #[test]
+    fn reciprocal_division_equals_the_divide(
+        count in 1usize..200,
+        values in proptest::collection::vec(any_float(), 0..70),
+    ) {
+        use vigil::pdq::recip::Recip;
+        let r = Recip::new(count, true);
+        let b = count as f32;
+        let want: Vec<u32> = values.iter().map(|v| (v / b).to_bits()).collect();
+        let one: Vec<u32> = values.iter().map(|&v| r.div(v).to_bits()).collect();
+        prop_assert_eq!(&one, &want);
+        let mut out = vec![0.0f32; values.len()];
+        r.div_slice(&mut out, &values);
+        prop_assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.clone());
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            let mut out = vec![0.0f32; values.len()];
+            // SAFETY: AVX2 and FMA were just detected.
+            unsafe { r.div_slice_avx(&mut out, &values) };
+            prop_assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want);
+        }
+    }
+}

@@ -161,13 +161,21 @@ fn skipping_unsampled_frames_gives_the_same_lines() {
         for (tag, sph) in [("s0.2", 0.2), ("s1", 1.0)] {
             let want = lines(clip, tag);
             let skip = video::hash_file(&skip_clip(clip), &opts(sph, None), &engine).unwrap();
-            assert_eq!(video::write_vpdq(&skip.frames), want, "{clip} {tag} skipping");
+            assert_eq!(
+                video::write_vpdq(&skip.frames),
+                want,
+                "{clip} {tag} skipping"
+            );
             let every = VpdqOptions {
                 skip_unsampled: false,
                 ..opts(sph, None)
             };
             let full = video::hash_file(&skip_clip(clip), &every, &engine).unwrap();
-            assert_eq!(video::write_vpdq(&full.frames), want, "{clip} {tag} every frame");
+            assert_eq!(
+                video::write_vpdq(&full.frames),
+                want,
+                "{clip} {tag} every frame"
+            );
             assert_eq!(skip.frames_decoded, full.frames_decoded, "{clip} {tag}");
             assert_eq!(full.frames_skipped, 0);
             if clip == "nob.mp4" {

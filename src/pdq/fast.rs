@@ -10,11 +10,18 @@
 //! - Only 64 columns and 64 rows survive decimation, so the second horizontal pass divides only
 //!   at the 64 decimated columns, and the second vertical pass runs on those 64 columns alone.
 //!   (Every running sum still passes over all its samples: a float running sum cannot skip.)
-//! - The first vertical pass streams its rows straight into the second horizontal pass, so only
-//!   one full-size float buffer is held.
+//! - The first horizontal pass writes its rows into a ring of `wc + 16` rows, and the first
+//!   vertical pass consumes them as soon as its window allows, streaming its own rows into the
+//!   second horizontal pass: no full-size float buffer exists, and the intermediate rows stay
+//!   in cache.
+//! - Division by the box count (`sum / cnt`) runs over long runs (whole rows; the columns of a
+//!   strip with a full window) through [`super::recip`]: a reciprocal multiply with an FMA
+//!   correction, bit-identical to the divide instruction for every count it is used with.
 //!
 //! The code is generic Rust written so that LLVM vectorises it; [`crate::simd::Level`] picks
-//! the instruction set it is compiled for (the same source under `#[target_feature]`).
+//! the instruction set it is compiled for (the same source under `#[target_feature]`). Hot
+//! callbacks are trait impls with `#[inline(always)]`, not closures: a closure LLVM does not
+//! inline is compiled without the caller's target features.
 
 use std::cell::RefCell;
 
@@ -205,7 +212,10 @@ fn buffer64_generic<T: Transpose>(view: &ImageView<'_>, s: &mut Scratch) -> Box<
         // Divide (sums in t_out, quotients into t_in, which pass 1 no longer needs): the
         // columns with a full window as one run, the edge columns one by one.
         let full = counts_r.iter().position(|&c| c as usize == wr).unwrap_or(w);
-        let last = counts_r.iter().rposition(|&c| c as usize == wr).unwrap_or(0);
+        let last = counts_r
+            .iter()
+            .rposition(|&c| c as usize == wr)
+            .unwrap_or(0);
         for c in (0..full).chain(last + 1..w) {
             for (q, v) in t_in[c].iter_mut().zip(&t_out[c]) {
                 *q = v / counts_r[c];

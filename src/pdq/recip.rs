@@ -145,7 +145,7 @@ impl Recip {
 #[inline(always)]
 fn in_range(a: f32) -> bool {
     let m = a.abs();
-    (m >= TINY) & (m <= HUGE) | (a == 0.0)
+    (TINY..=HUGE).contains(&m) | (a == 0.0)
 }
 
 #[inline(always)]
@@ -175,8 +175,7 @@ fn verified(count: usize) -> bool {
 /// Every `a ∈ [1, 2)`: the reciprocal path equals `a / b` bit for bit.
 pub fn check_all_significands(b: f32) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    {
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: both target features were just detected.
         return unsafe { check_fma(b) };
     }

@@ -492,22 +492,20 @@ impl Source {
                 let number = match plan {
                     // SAFETY: the decoder's AVCodecContext is live; reading an int.
                     None => i64::from(unsafe { (*decoder.as_ptr()).frame_number }) - 1,
-                    Some(p) => {
-                        match frame.pts().and_then(|t| p.number(t)) {
-                            Some(n) if last_number.is_none_or(|l| n > l) => {
-                                last_number = Some(n);
-                                received += 1;
-                                if n % frame_mod == 0 {
-                                    sampled += 1;
-                                }
-                                n as i64
+                    Some(p) => match frame.pts().and_then(|t| p.number(t)) {
+                        Some(n) if last_number.is_none_or(|l| n > l) => {
+                            last_number = Some(n);
+                            received += 1;
+                            if n % frame_mod == 0 {
+                                sampled += 1;
                             }
-                            _ => {
-                                end.replan = Some("a frame out of plan");
-                                return Ok(false);
-                            }
+                            n as i64
                         }
-                    }
+                        _ => {
+                            end.replan = Some("a frame out of plan");
+                            return Ok(false);
+                        }
+                    },
                 };
                 if number >= 0 && (number as u64) % frame_mod == 0 {
                     // SAFETY: `frame` holds the frame just received; reading its geometry.

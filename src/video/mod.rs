@@ -342,7 +342,10 @@ fn decode_and_hash(
     opts: &VpdqOptions,
     engine: &Engine,
     on_batch: &mut (dyn FnMut(&[VpdqFrame]) + Send),
-) -> (Result<decode::RunEnd, VideoError>, Result<Vec<VpdqFrame>, VideoError>) {
+) -> (
+    Result<decode::RunEnd, VideoError>,
+    Result<Vec<VpdqFrame>, VideoError>,
+) {
     let info = source.info.clone();
     let (w, h) = (info.width, info.height);
     let frame_bytes = 3 * w as usize * h as usize;
