@@ -63,13 +63,14 @@ fn golden_clips_equal_pip_vpdq() {
 }
 
 #[test]
-fn scalar_oracle_small_batches_and_slice_threads_give_the_same_lines() {
+fn scalar_oracle_small_batches_and_frame_threads_give_the_same_lines() {
     let engine = Engine::new(Backend::Scalar).unwrap();
-    // Upstream's slice threading instead of frame threads: the same frames.
+    // Frame threads instead of upstream's slice threading: on an intact stream, the same
+    // frames.
     let o = VpdqOptions {
         seconds_per_hash: 0.0,
         batch_frames: 3,
-        frame_threads: false,
+        frame_threads: true,
         ..VpdqOptions::default()
     };
     let h = video::hash_file(&data(CLIPS[0]), &o, &engine).unwrap();
@@ -193,15 +194,16 @@ fn skipping_unsampled_frames_gives_the_same_lines() {
     }
 }
 
-/// A damaged stream: FFmpeg conceals the damage differently under frame threads, so vigil
-/// must notice it and decode the upstream way, with and without a skip plan, handing each
-/// frame to the streaming hook once.
+/// A damaged stream under the frame-thread option: FFmpeg conceals this damage differently
+/// under frame threads, and reports it, so vigil must decode the upstream way, with and
+/// without a skip plan, handing each frame to the streaming hook once.
 #[test]
 fn damaged_stream_decodes_the_upstream_way() {
     let engine = cpu();
     for (tag, sph) in [("s0", 0.0), ("s0.2", 0.2), ("s1", 1.0)] {
         let o = VpdqOptions {
             batch_frames: 3,
+            frame_threads: true,
             ..opts(sph, None)
         };
         let mut seen = Vec::new();

@@ -47,10 +47,10 @@ pub struct VideoOptions {
     /// What hashes the frames.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
-    /// Decode with upstream's slice threading only (no frame threads): for timing; the
-    /// output is the same.
+    /// Decode with FFmpeg's frame threads instead of upstream's slice threads: not exact on
+    /// some damaged streams (see `VpdqOptions::frame_threads`); for timing.
     #[arg(long, hide = true)]
-    upstream_threads: bool,
+    frame_threads: bool,
     /// Decode every frame even when only some are hashed (no skipping of unsampled
     /// non-reference frames): for timing and comparison; the output is the same.
     #[arg(long, hide = true)]
@@ -78,7 +78,7 @@ impl VideoOptions {
             downsample,
             max_frames: self.max_frames,
             max_duration,
-            frame_threads: !self.upstream_threads,
+            frame_threads: self.frame_threads,
             skip_unsampled: !self.decode_every_frame,
             ..VpdqOptions::default()
         })

@@ -2,10 +2,10 @@
 //! `vpdq/cpp/vpdq/cpp/hashing/{ffmpegwrapper,filehasher}.cpp`):
 //!
 //! - the first `AVMEDIA_TYPE_VIDEO` stream; its decoder with slice threading (thread count
-//!   auto) when the codec has it, else one thread — or, with [`VpdqOptions::frame_threads`]
-//!   and the video as stream 0, frame threading (same frames on an intact stream, faster on
-//!   several cores; on a damaged one FFmpeg conceals differently, so the fast run stops at
-//!   the first damage and the video is decoded again upstream's way, see [`open`]);
+//!   auto) when the codec has it, else one thread — or, with the [`VpdqOptions::frame_threads`]
+//!   option and the video as stream 0, frame threading (same frames on an intact stream; on
+//!   a damaged one FFmpeg conceals differently, so a run stops at the first damage FFmpeg
+//!   reports and the video is decoded again upstream's way, see [`open`]);
 //! - fps = `avg_frame_rate`, or `r_frame_rate` when that is 0;
 //! - packets read with `av_read_frame` until it fails (any error ends the stream, as
 //!   upstream); a decoder error (send or receive) fails the video;
@@ -428,6 +428,16 @@ impl Source {
         if sorted.is_empty() || sorted.windows(2).any(|w| w[0] == w[1]) {
             return None;
         }
+        // The decoder outputs in timestamp order only if its reorder buffer, as the stream
+        // declares it, is deep enough from the start: with too shallow a buffer H.264 grows it
+        // on the fly from the pictures it sees, and may output a picture early or drop one;
+        // skipped pictures would then change what it sees. Depth needed: the most packets
+        // decoded after one packet that are shown before it.
+        // SAFETY: the decoder's AVCodecContext is live; reading an int.
+        let declared = unsafe { (*self.decoder.as_ptr()).has_b_frames };
+        if reorder_depth(&pts, &sorted) > usize::try_from(declared).unwrap_or(0) {
+            return None;
+        }
         Some(SkipPlan { pts, sorted })
     }
 
@@ -662,4 +672,53 @@ fn finish(
         end.frames_skipped = upto - received;
     }
     end
+}
+
+/// For distinct timestamps in decode order and the same sorted: the reorder depth a decoder
+/// needs to output in timestamp order, H.264's `num_reorder_frames`: the most packets
+/// decoded before one packet but shown after it. Packet `i` (decode order) has `i` earlier
+/// packets; those with smaller timestamps are counted with a Fenwick tree over ranks.
+fn reorder_depth(pts: &[i64], sorted: &[i64]) -> usize {
+    let mut tree = vec![0u32; sorted.len() + 1];
+    let mut depth = 0;
+    for (i, &p) in pts.iter().enumerate() {
+        let rank = sorted
+            .binary_search(&p)
+            .expect("every timestamp is in sorted");
+        let mut smaller = 0usize;
+        let mut k = rank;
+        while k > 0 {
+            smaller += tree[k] as usize;
+            k &= k - 1;
+        }
+        depth = depth.max(i - smaller);
+        let mut k = rank + 1;
+        while k < tree.len() {
+            tree[k] += 1;
+            k += k & k.wrapping_neg();
+        }
+    }
+    depth
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reorder_depth;
+
+    fn depth(pts: &[i64]) -> usize {
+        let mut sorted = pts.to_vec();
+        sorted.sort_unstable();
+        reorder_depth(pts, &sorted)
+    }
+
+    #[test]
+    fn reorder_depth_of_common_structures() {
+        assert_eq!(depth(&[0, 1, 2, 3]), 0);
+        // I P B B: each B-frame is shown before the one P decoded before it.
+        assert_eq!(depth(&[0, 3, 1, 2, 6, 4, 5]), 1);
+        // B-pyramid: I P Bref b b: the first b follows both P and Bref in decode order.
+        assert_eq!(depth(&[0, 4, 2, 1, 3, 8, 6, 5, 7]), 2);
+        assert_eq!(depth(&[5, 0, 1, 2, 3, 4]), 1);
+        assert_eq!(depth(&[3, 2, 1, 0]), 3);
+    }
 }

@@ -53,8 +53,12 @@ pub struct VpdqOptions {
     pub max_pixels: u64,
     /// Frames per hashing batch (capped so a batch holds at most 64 MiB of pixels).
     pub batch_frames: usize,
-    /// Decode with frame threads where that cannot change the output (video stream 0); else
-    /// upstream's slice threading. The frames are the same either way.
+    /// Decode with FFmpeg's frame threads (video stream 0 only) instead of upstream's slice
+    /// threads. Off by default: on an intact stream the frames are the same, but FFmpeg
+    /// conceals damage differently under frame threads, and not always the same way twice
+    /// (seen on damaged H.264 files). Damage FFmpeg reports (`AV_EF_EXPLODE`, frame error
+    /// flags) makes vigil decode the video again upstream's way, but not all damage is
+    /// reported. Worth it only at sparse sampling on many cores; on two cores it gained 0-8%.
     pub frame_threads: bool,
     /// Also hash the frames that this seconds-per-hash selects (frame modulus the gcd of
     /// both), so one decode serves two samplings: `vigil scan` matches every frame against
@@ -87,7 +91,7 @@ impl Default for VpdqOptions {
             max_duration: None,
             max_pixels: DEFAULT_MAX_PIXELS,
             batch_frames: 32,
-            frame_threads: true,
+            frame_threads: false,
             also_seconds_per_hash: None,
             skip_unsampled: true,
         }
@@ -269,7 +273,7 @@ pub fn hash_file_with(
         None
     };
     let planned = plan.is_some();
-    let mut source = decode::open(path, opts, start, true)?;
+    let mut source = decode::open(path, opts, start, planned || opts.frame_threads)?;
     source.plan = plan;
     // Frames handed to `on_batch` so far (all numbers below `delivered`).
     let mut delivered = 0u64;
