@@ -47,6 +47,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("list_csv", list_csv),
     ("list_jsonl", list_jsonl),
     ("list_build", list_build),
+    ("list_vpdq", list_vpdq),
     ("index_open", index_open),
     ("index_patch", index_patch),
 ];
@@ -375,6 +376,58 @@ pub fn list_jsonl(data: &[u8]) {
     bytes.extend_from_slice(data);
     let p = parse_and_check(&bytes, &ParseOptions::default());
     assert_eq!(p.format, Some(import::Format::VigilJsonl));
+}
+
+/// A vPDQ list file (`vigil index build --vpdq`): upstream lines, a python-threatexchange
+/// signal, file-exchange lines, or anything else. The parse is deterministic; problems name
+/// lines that exist (and list positions from 1), in line order; every video has frames, a
+/// quality ≤ 100 for each, and its count of frames below 50; a video of the one-video line
+/// format has the frame numbers of its lines, and its frames written back as upstream lines
+/// parse to the same frame numbers, qualities and hashes.
+pub fn list_vpdq(data: &[u8]) {
+    use crate::index::vpdq_import::{VpdqFormat, parse_bytes};
+    let p = parse_bytes(data, "fuzz.txt");
+    let again = parse_bytes(data, "fuzz.txt");
+    assert_eq!(p.videos, again.videos);
+    assert_eq!(p.problems, again.problems);
+    let lines = String::from_utf8_lossy(data).lines().count().max(1) as u64;
+    let mut last = 0;
+    for pr in &p.problems {
+        assert!(
+            pr.line >= 1 && pr.line <= lines,
+            "problem on line {} of {lines}",
+            pr.line
+        );
+        assert!(pr.line >= last, "problems out of line order");
+        assert_ne!(pr.frame, Some(0), "list positions count from 1");
+        last = pr.line;
+    }
+    for v in &p.videos {
+        assert!(!v.frames.is_empty(), "a video without frames was accepted");
+        assert!(v.line >= 1 && v.line <= lines);
+        assert!(v.frames.iter().all(|f| f.quality <= 100));
+        let low = v.frames.iter().filter(|f| f.quality < 50).count() as u64;
+        assert_eq!(v.low_quality, low);
+        let text = crate::video::write_vpdq(&v.frames);
+        let back = crate::video::parse_vpdq(&text).expect("written lines parse");
+        assert_eq!(back.len(), v.frames.len());
+        for (a, b) in back.iter().zip(&v.frames) {
+            assert_eq!(
+                (a.frame_number, a.quality, a.hash),
+                (b.frame_number, b.quality, b.hash)
+            );
+        }
+    }
+    match p.format {
+        VpdqFormat::Empty => assert!(p.videos.is_empty() && p.problems.is_empty()),
+        VpdqFormat::Lines | VpdqFormat::Signal | VpdqFormat::LegacyJson => {
+            assert!(p.videos.len() <= 1, "a one-video format gave several videos")
+        }
+        VpdqFormat::SignalLines => {}
+    }
+    if p.format == VpdqFormat::LegacyJson {
+        assert!(p.videos.is_empty() && p.refused == 1);
+    }
 }
 
 /// A list file made into an in-memory index as `vigil scan --list` and `vigil match --list`

@@ -74,6 +74,7 @@ replay_tests!(
     list_csv,
     list_jsonl,
     list_build,
+    list_vpdq,
     index_open,
     index_patch,
 );
