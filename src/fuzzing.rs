@@ -421,7 +421,10 @@ pub fn list_vpdq(data: &[u8]) {
     match p.format {
         VpdqFormat::Empty => assert!(p.videos.is_empty() && p.problems.is_empty()),
         VpdqFormat::Lines | VpdqFormat::Signal | VpdqFormat::LegacyJson => {
-            assert!(p.videos.len() <= 1, "a one-video format gave several videos")
+            assert!(
+                p.videos.len() <= 1,
+                "a one-video format gave several videos"
+            )
         }
         VpdqFormat::SignalLines => {}
     }

@@ -290,8 +290,11 @@ pub fn parse_bytes(bytes: &[u8], name: &str) -> ParsedVideos {
                     finish(1, Some(name.to_owned()), frames, &mut out);
                 }
                 Err(e) => {
+                    // serde_json counts the position after a final newline as a line of its
+                    // own; name the file's last line instead of one that does not exist.
+                    let last = text.lines().count().max(1) as u64;
                     out.problems.push(problem(
-                        e.line() as u64,
+                        (e.line() as u64).clamp(1, last),
                         None,
                         "not a JSON list of \"pdqHex,quality,timestamp\" strings",
                     ));
