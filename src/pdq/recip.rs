@@ -173,7 +173,7 @@ fn verified(count: usize) -> bool {
 }
 
 /// Every `a ∈ [1, 2)`: the reciprocal path equals `a / b` bit for bit.
-pub fn check_all_significands(b: f32) -> bool {
+fn check_all_significands(b: f32) -> bool {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: both target features were just detected.
