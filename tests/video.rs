@@ -465,6 +465,64 @@ fn cli_several_videos_need_out_and_mirror_paths() {
         & 0o777;
     assert_eq!(mode, 0o700);
     assert!(!dir.path().join("o/in/sub/notes.txt.txt").exists());
+
+    // Several videos at once (one per worker), and one at a time: the same files, the same
+    // failure. The skip fixtures make enough videos for both workers to be busy.
+    fs::create_dir_all(dir.path().join("in/skip")).unwrap();
+    for e in fs::read_dir(data("skip")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "mp4" || x == "mkv") {
+            fs::copy(&p, dir.path().join("in/skip").join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut trees = Vec::new();
+    for jobs in ["1", "3"] {
+        let o = format!("o-jobs{jobs}");
+        let out = vigil()
+            .current_dir(dir.path())
+            .args([
+                "video",
+                "hash",
+                "--backend",
+                "cpu",
+                "--jobs",
+                jobs,
+                "--out",
+                &o,
+                "in",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--jobs {jobs}");
+        let mut files: Vec<(PathBuf, String)> = walk(&dir.path().join(&o))
+            .into_iter()
+            .map(|p| {
+                let text = fs::read_to_string(&p).unwrap();
+                (
+                    p.strip_prefix(dir.path().join(&o)).unwrap().to_owned(),
+                    text,
+                )
+            })
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), CLIPS.len() + 7, "--jobs {jobs}: {files:?}");
+        trees.push(files);
+    }
+    assert_eq!(trees[0], trees[1]);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[test]

@@ -5,6 +5,8 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use anyhow::{Context, bail};
 use vigil::Engine;
@@ -110,6 +112,11 @@ pub struct HashArgs {
     /// given or walked. Needed for more than one video; without it one video goes to stdout.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Videos hashed at the same time with --out (default: the number of CPUs). Each video
+    /// decodes on one core (upstream's threading), so a folder of videos needs several at
+    /// once to use the machine; the output files are the same.
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
     /// Video files, or folders walked for files.
     #[arg(value_name = "VIDEO", required = true)]
     videos: Vec<PathBuf>,
@@ -230,8 +237,15 @@ fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(parent) = path.parent() {
         create_dirs(parent)?;
     }
+    // Unique per write: two paths given for the same file (`a.mp4`, `./a.mp4`) mirror to one
+    // destination, possibly written by two workers at once.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
+    tmp.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
     let tmp = PathBuf::from(tmp);
     let mut f = fs::OpenOptions::new()
         .write(true)
@@ -306,49 +320,94 @@ fn run_hash(a: HashArgs) -> anyhow::Result<i32> {
         create_dirs(dir).with_context(|| format!("--out {}", dir.display()))?;
     }
     let engine = a.video.engine()?;
-    let mut failed = 0u64;
-    let stdout = io::stdout();
-    for path in &files {
-        let result = video::hash_file(path, &opts, &engine);
-        match &result {
-            Ok(h) => {
-                if let Some(b) = h.truncated {
-                    eprintln!(
-                        "vigil: video hash: {}: truncated by the {} budget after {} frames",
-                        path.display(),
-                        b.name(),
-                        h.frames_decoded
-                    );
+    let jobs = match (&a.out, a.jobs) {
+        (None, _) => 1,
+        (Some(_), Some(0)) => bail!("--jobs must be at least 1"),
+        (Some(_), Some(n)) => n,
+        (Some(_), None) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+    .min(files.len().max(1));
+    let next = AtomicUsize::new(0);
+    let failed = AtomicU64::new(0);
+    let write_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let worker = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(path) = files.get(i) else { break };
+            if write_error.lock().expect("not poisoned").is_some() {
+                break;
+            }
+            match hash_one(&a, path, &opts, &engine) {
+                Ok(true) => {}
+                Ok(false) => {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    write_error.lock().expect("not poisoned").get_or_insert(e);
+                    break;
                 }
             }
-            Err(e) => {
-                failed += 1;
-                eprintln!("vigil: video hash: {}: {e}", path.display());
+        }
+    };
+    if jobs == 1 {
+        worker();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..jobs {
+                s.spawn(worker);
+            }
+        });
+    }
+    if let Some(e) = write_error.into_inner().expect("not poisoned") {
+        return Err(e);
+    }
+    Ok(if failed.into_inner() > 0 { 2 } else { 0 })
+}
+
+/// Hash one video and write its output (`--out` file or stdout); `Ok(false)` when the video
+/// failed (reported on stderr), `Err` when the output could not be written.
+fn hash_one(
+    a: &HashArgs,
+    path: &Path,
+    opts: &VpdqOptions,
+    engine: &Engine,
+) -> anyhow::Result<bool> {
+    let result = video::hash_file(path, opts, engine);
+    match &result {
+        Ok(h) => {
+            if let Some(b) = h.truncated {
+                eprintln!(
+                    "vigil: video hash: {}: truncated by the {} budget after {} frames",
+                    path.display(),
+                    b.name(),
+                    h.frames_decoded
+                );
             }
         }
-        let text = match (a.format, &result) {
-            (HashFormat::Vpdq, Ok(h)) => video::write_vpdq(&h.frames),
-            (HashFormat::Vpdq, Err(_)) => continue,
-            (HashFormat::Jsonl, r) => jsonl_record(path, r) + "\n",
-        };
-        match &a.out {
-            Some(dir) => {
-                let ext = match a.format {
-                    HashFormat::Vpdq => "txt",
-                    HashFormat::Jsonl => "jsonl",
-                };
-                let dest = mirror(dir, path, ext);
-                write_file(&dest, text.as_bytes())
-                    .with_context(|| format!("writing {}", dest.display()))?;
-            }
-            None => {
-                let mut out = stdout.lock();
-                out.write_all(text.as_bytes())?;
-                out.flush()?;
-            }
+        Err(e) => eprintln!("vigil: video hash: {}: {e}", path.display()),
+    }
+    let text = match (a.format, &result) {
+        (HashFormat::Vpdq, Ok(h)) => video::write_vpdq(&h.frames),
+        (HashFormat::Vpdq, Err(_)) => return Ok(false),
+        (HashFormat::Jsonl, r) => jsonl_record(path, r) + "\n",
+    };
+    match &a.out {
+        Some(dir) => {
+            let ext = match a.format {
+                HashFormat::Vpdq => "txt",
+                HashFormat::Jsonl => "jsonl",
+            };
+            let dest = mirror(dir, path, ext);
+            write_file(&dest, text.as_bytes())
+                .with_context(|| format!("writing {}", dest.display()))?;
+        }
+        None => {
+            let mut out = io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
         }
     }
-    Ok(if failed > 0 { 2 } else { 0 })
+    Ok(result.is_ok())
 }
 
 /// A vPDQ hash read from a file, or made from a video.
