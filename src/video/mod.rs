@@ -264,11 +264,11 @@ pub fn hash_file_with(
     mut on_batch: impl FnMut(&[VpdqFrame]) + Send,
 ) -> Result<VpdqHashes, VideoError> {
     let start = Instant::now();
-    // The fast way first (frame threads, skipping unsampled frames); any damage or departure
-    // from the skip plan decodes the video again with upstream's own settings (see
-    // `decode::open`).
+    // The fast way first (unsampled frames skipped; frame threads if asked for); any damage
+    // or departure from the skip plan decodes the video again with upstream's own settings
+    // (see `decode::open`). The plan's demux-only pass needs no decoder threads.
     let plan = if opts.skip_unsampled {
-        decode::open(path, opts, start, true)?.skip_plan(opts)
+        decode::open(path, opts, start, false)?.skip_plan(opts)
     } else {
         None
     };
