@@ -19,9 +19,9 @@
 //!   correction, bit-identical to the divide instruction for every count it is used with.
 //!
 //! The code is generic Rust written so that LLVM vectorises it; [`crate::simd::Level`] picks
-//! the instruction set it is compiled for (the same source under `#[target_feature]`). Hot
-//! callbacks are trait impls with `#[inline(always)]`, not closures: a closure LLVM does not
-//! inline is compiled without the caller's target features.
+//! the instruction set it is compiled for (the same source under `#[target_feature]`). The hot
+//! loops call no closures: a closure LLVM does not inline is compiled without the caller's
+//! target features (an FMA in one became a library call).
 
 use std::cell::RefCell;
 
@@ -148,7 +148,7 @@ fn luma_px(px: &[u8]) -> f32 {
 }
 
 #[inline(always)]
-fn buffer64_generic<T: Transpose>(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
+fn buffer64_generic<T: Kernels>(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
     let (w, h) = (view.width() as usize, view.height() as usize);
     let mut out = Box::new([[0.0f32; 64]; 64]);
     if w == 64 && h == 64 {
@@ -180,7 +180,14 @@ fn buffer64_generic<T: Transpose>(view: &ImageView<'_>, s: &mut Scratch) -> Box<
     resize(ring, ring_rows * w);
     let recip_r = Recip::new(wr, T::FMA);
     let recip_c: Vec<Recip> = (0..=wc).map(|c| Recip::new(c, T::FMA)).collect();
-    let mut counts_r = vec![0.0f32; w];
+    // The count each column of a horizontal pass divides by, and the run of columns with a
+    // full window (the same for every strip).
+    let counts_r = box_counts(w, wr);
+    let full = counts_r.iter().position(|&c| c as usize == wr).unwrap_or(w);
+    let last = counts_r
+        .iter()
+        .rposition(|&c| c as usize == wr)
+        .unwrap_or(0);
 
     // Which columns survive decimation; the second horizontal pass divides only there.
     let inj: [usize; 64] = std::array::from_fn(|j| decimation_index(j, w));
@@ -200,22 +207,9 @@ fn buffer64_generic<T: Transpose>(view: &ImageView<'_>, s: &mut Scratch) -> Box<
             fill_luma(view, r0 + k, &mut strip[k * w..(k + 1) * w]);
         }
         T::rows_to_lanes(strip, w, n, t_in);
-        box_lanes(
-            t_in,
-            w,
-            wr,
-            &mut StoreSums {
-                out: t_out,
-                counts: &mut counts_r,
-            },
-        );
+        box_lanes(t_in, w, wr, t_out);
         // Divide (sums in t_out, quotients into t_in, which pass 1 no longer needs): the
         // columns with a full window as one run, the edge columns one by one.
-        let full = counts_r.iter().position(|&c| c as usize == wr).unwrap_or(w);
-        let last = counts_r
-            .iter()
-            .rposition(|&c| c as usize == wr)
-            .unwrap_or(0);
         for c in (0..full).chain(last + 1..w) {
             for (q, v) in t_in[c].iter_mut().zip(&t_out[c]) {
                 *q = v / counts_r[c];
@@ -240,15 +234,7 @@ fn buffer64_generic<T: Transpose>(view: &ImageView<'_>, s: &mut Scratch) -> Box<
             strip_rows += 1;
             if strip_rows == LANES || oi + 1 == h {
                 T::rows_to_lanes(strip2, w, strip_rows, t_in);
-                box_lanes(
-                    t_in,
-                    w,
-                    wr,
-                    &mut StoreSums {
-                        out: t_out,
-                        counts: &mut counts_r,
-                    },
-                );
+                box_lanes(t_in, w, wr, t_out);
                 for k in 0..strip_rows {
                     let dst = &mut cols64[(strip_start + k) * 64..(strip_start + k + 1) * 64];
                     for (d, &c) in dst.iter_mut().zip(&inj) {
@@ -302,61 +288,35 @@ fn resize(v: &mut Vec<f32>, n: usize) {
     }
 }
 
-/// Where [`box_lanes`] sends each output. (A trait with `#[inline(always)]` methods rather than a
-/// closure: a closure is compiled without the caller's target features unless inlined, and
-/// LLVM does not always inline it.)
-trait LaneSink {
-    /// Output `oi` is `sum / cnt`.
-    fn emit(&mut self, oi: usize, sum: &Lanes, cnt: f32);
-}
-
-/// Every output, divided.
-/// Every output's sums and count, undivided (the caller divides them in long runs).
-struct StoreSums<'a> {
-    out: &'a mut [Lanes],
-    counts: &'a mut [f32],
-}
-
-impl LaneSink for StoreSums<'_> {
-    #[inline(always)]
-    fn emit(&mut self, oi: usize, sum: &Lanes, cnt: f32) {
-        self.out[oi] = *sum;
-        self.counts[oi] = cnt;
-    }
-}
-
-/// `box1d`'s four phases over `n` samples of [`LANES`] independent sequences, sending each
-/// output in order to `sink`.
+/// `box1d`'s four phases over `n` samples of [`LANES`] independent sequences, writing each
+/// output's running sums, undivided, to `out` (the caller divides them in long runs; every
+/// strip's outputs have the counts of [`box_counts`]).
 #[inline(always)]
-fn box_lanes(input: &[Lanes], n: usize, w: usize, sink: &mut impl LaneSink) {
+fn box_lanes(input: &[Lanes], n: usize, w: usize, out: &mut [Lanes]) {
     let half = (w + 2) / 2;
     let mut sum: Lanes = [0.0; LANES];
-    let mut cnt = 0.0f32;
     let (mut li, mut ri, mut oi) = (0, 0, 0);
     for _ in 0..half - 1 {
         add(&mut sum, &input[ri]);
-        cnt += 1.0;
         ri += 1;
     }
     for _ in 0..w - half + 1 {
         add(&mut sum, &input[ri]);
-        cnt += 1.0;
-        sink.emit(oi, &sum, cnt);
+        out[oi] = sum;
         ri += 1;
         oi += 1;
     }
     for _ in 0..n.saturating_sub(w) {
         add(&mut sum, &input[ri]);
         sub(&mut sum, &input[li]);
-        sink.emit(oi, &sum, cnt);
+        out[oi] = sum;
         li += 1;
         ri += 1;
         oi += 1;
     }
     for _ in 0..half - 1 {
         sub(&mut sum, &input[li]);
-        cnt -= 1.0;
-        sink.emit(oi, &sum, cnt);
+        out[oi] = sum;
         li += 1;
         oi += 1;
     }
@@ -374,6 +334,18 @@ fn sub(sum: &mut Lanes, x: &Lanes) {
     for (s, v) in sum.iter_mut().zip(x) {
         *s -= v;
     }
+}
+
+/// The count `box1d` divides each of its `n` outputs by, for window `w`: the steps of a
+/// [`ColumnBox`] over no columns.
+fn box_counts(n: usize, w: usize) -> Vec<f32> {
+    let mut no_sums = Vec::new();
+    let mut b = ColumnBox::new(n, w, 0, &mut no_sums);
+    let mut counts = Vec::with_capacity(n);
+    while let Some((_, cnt)) = b.next(n, &[], 1) {
+        counts.push(cnt);
+    }
+    counts
 }
 
 /// `box1d` down the columns of a row-major buffer, one running sum per column (each in the
@@ -508,12 +480,13 @@ fn bits(b: &Dct16) -> PdqHash {
     h
 }
 
-/// Moving `LANES` rows between row-major layout (`rows[k * w + c]`) and lane layout
-/// (`lanes[c][k]`). Pure data movement: no arithmetic, so any implementation is exact.
-trait Transpose {
+/// The per-instruction-set kernels: moving `LANES` rows between row-major layout
+/// (`rows[k * w + c]`) and lane layout (`lanes[c][k]`), pure data movement (no arithmetic, so
+/// any implementation is exact), and division by a box count ([`Recip`], exact by its check).
+trait Kernels {
     /// Whether the instantiation runs with a hardware FMA (see [`Recip::new`]).
     const FMA: bool;
-    /// `dst[i] = src[i] / b` (not data movement, but the other per-instruction-set kernel).
+    /// `dst[i] = src[i] / b`.
     fn div_slice(r: &Recip, dst: &mut [f32], src: &[f32]);
     /// `lanes[c][k] = rows[k * w + c]` for `k < n`; lanes `k >= n` are left as they are (their
     /// sums are computed and never read).
@@ -525,7 +498,7 @@ trait Transpose {
 /// Element by element, for any CPU.
 struct Portable;
 
-impl Transpose for Portable {
+impl Kernels for Portable {
     const FMA: bool = false;
 
     #[inline(always)]
@@ -556,14 +529,14 @@ impl Transpose for Portable {
 mod x86 {
     //! 8×8 block transposes in AVX registers, two per 16-row strip.
 
-    use super::{LANES, Lanes, Portable, Recip, Transpose};
+    use super::{Kernels, LANES, Lanes, Portable, Recip};
     use std::arch::x86_64::*;
 
     /// AVX 8×8 block transposes. Only instantiated inside `buffer64_avx2` and
     /// `buffer64_avx512`, which run only after AVX2 (which implies AVX) and FMA were detected.
     pub(super) struct Avx;
 
-    impl Transpose for Avx {
+    impl Kernels for Avx {
         const FMA: bool = true;
 
         #[inline(always)]
