@@ -614,14 +614,7 @@ impl Source {
                 unsafe { (*self.decoder.as_mut_ptr()).skip_frame = discard };
             }
             if let Err(e) = self.decoder.send_packet(&packet) {
-                if optimistic {
-                    end.replan = Some("decoder error");
-                    return Ok(end);
-                }
-                return Err(VideoError::Decode {
-                    frame: end.frames_decoded,
-                    message: format!("cannot send packet to decoder: {}", ff_err(e)),
-                });
+                return decoder_error(end, optimistic, "cannot send packet to decoder", e);
             }
             if !drain(&mut self.decoder, &mut end)? {
                 return Ok(finish(end, plan, received, last_number));
@@ -629,14 +622,7 @@ impl Source {
         }
         if self.stream_index == 0 {
             if let Err(e) = self.decoder.send_eof() {
-                if optimistic {
-                    end.replan = Some("decoder error");
-                    return Ok(end);
-                }
-                return Err(VideoError::Decode {
-                    frame: end.frames_decoded,
-                    message: format!("cannot flush decoder: {}", ff_err(e)),
-                });
+                return decoder_error(end, optimistic, "cannot flush decoder", e);
             }
             drain(&mut self.decoder, &mut end)?;
         }
@@ -656,6 +642,24 @@ impl Source {
         }
         Ok(end)
     }
+}
+
+/// The decoder refused a packet or the flush: an optimistic run ends for a replan (the
+/// video is decoded again upstream's way); upstream's own run fails the video, as upstream.
+fn decoder_error(
+    mut end: RunEnd,
+    optimistic: bool,
+    what: &str,
+    e: ff::Error,
+) -> Result<RunEnd, VideoError> {
+    if optimistic {
+        end.replan = Some("decoder error");
+        return Ok(end);
+    }
+    Err(VideoError::Decode {
+        frame: end.frames_decoded,
+        message: format!("{what}: {}", ff_err(e)),
+    })
 }
 
 /// A planned run stopped by its time budget: the frames up to the last one output count as
