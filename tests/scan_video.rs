@@ -24,6 +24,16 @@ fn video(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The scan exited with `code` (its stderr in the failure message).
+fn exits(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 fn summary(out: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
@@ -87,12 +97,7 @@ fn a_known_image_shown_for_under_a_second_is_found_at_every_frame() {
         ],
     );
     let o = scan(dir, "out", &[], &[]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    exits(&o, 0);
     let out = dir.join("out");
     let hashes = by_path(&jsonl(&out.join("hashes.jsonl")));
     assert_eq!(hashes.len(), 2);
@@ -156,34 +161,19 @@ fn a_known_image_shown_for_under_a_second_is_found_at_every_frame() {
 
     // 1 s per hash looks at frames 0, 16, 32 only: the flash is missed.
     let o = scan(dir, "sparse", &["--video-seconds-per-hash", "1"], &[]);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    exits(&o, 1);
     assert!(jsonl(&dir.join("sparse/matches.jsonl")).is_empty());
 
     // In this process (--isolation none): the same matches.
     let o = scan(dir, "inproc", &["--isolation", "none"], &[]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    exits(&o, 0);
     assert_eq!(jsonl(&dir.join("inproc/matches.jsonl")), matches);
 
     // Long videos keep only the frames that can still matter (1 s vPDQ frames and frames
     // within a list's radius) until their batch is written: forced here with a limit of one
     // frame, the records, vPDQ files and matches are those of the full scan.
     let o = scan(dir, "thin", &["--video-frames-in-memory", "1"], &[]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    exits(&o, 0);
     let thin = dir.join("thin");
     assert_eq!(jsonl(&thin.join("matches.jsonl")), matches);
     let strip = |mut v: Vec<Value>| {
@@ -251,12 +241,7 @@ fn hostile_videos_each_end_as_one_record_and_the_scan_completes() {
     );
     let o = scan(dir, "out", &[], &[]);
     // The flash in fine.mp4 matches; the damaged ones fail: 3.
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    exits(&o, 3);
     let out = dir.join("out");
     let errors = by_path(&jsonl(&out.join("errors.jsonl")));
     let hashes = by_path(&jsonl(&out.join("hashes.jsonl")));
@@ -304,12 +289,7 @@ fn a_frame_budget_truncates_and_keeps_the_frames() {
     tree_with(dir, &[("clip.mp4", flash())]);
     // An enormous stream stands in as a budget smaller than the clip: frames 0-9 are kept.
     let o = scan(dir, "out", &["--video-max-frames", "10"], &[]);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    exits(&o, 1);
     let out = dir.join("out");
     let h = jsonl(&out.join("hashes.jsonl"));
     assert_eq!(h.len(), 1);
@@ -348,12 +328,7 @@ fn a_video_decoder_crash_or_hang_costs_one_video() {
         ],
     );
     let o = scan(dir, "out", &[], &[("VIGIL_TEST_VIDEO_CRASH", "boom")]);
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    exits(&o, 3);
     let out = dir.join("out");
     let errors = jsonl(&out.join("errors.jsonl"));
     assert_eq!(errors.len(), 1, "{errors:?}");
@@ -380,12 +355,7 @@ fn a_video_decoder_crash_or_hang_costs_one_video() {
         &["--timeout", "2"],
         &[("VIGIL_TEST_VIDEO_HANG", "boom")],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    exits(&o, 3);
     let errors = jsonl(&dir.join("hang/errors.jsonl"));
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
@@ -435,12 +405,7 @@ fn a_killed_scan_with_videos_resumes_to_the_same_results() {
     let before = jsonl(&dir.join("cut/hashes.jsonl")).len();
     assert!(before < 6, "killed too late");
     let o = scan(dir, "cut", &["--batch", "1", "--resume"], &[]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    exits(&o, 0);
     for f in ["hashes.jsonl", "errors.jsonl", "matches.jsonl"] {
         assert_eq!(
             sorted(&dir.join("cut"), f),
@@ -504,12 +469,7 @@ fn an_animated_gif_whose_later_frame_is_known_is_found() {
     for iso in ["process", "none"] {
         let out = format!("out-{iso}");
         let o = scan(dir, &out, &["--isolation", iso], &[]);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        exits(&o, 0);
         let out = dir.join(out);
         let h = jsonl(&out.join("hashes.jsonl"));
         assert_eq!(h.len(), 1);
@@ -554,12 +514,7 @@ fn an_in_process_video_crash_cannot_stop_a_scan_for_ever() {
     assert_eq!(run(false).status.code(), None, "the first run must die");
     assert_eq!(run(true).status.code(), None, "the retry must die");
     let third = run(true);
-    assert_eq!(
-        third.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&third.stderr)
-    );
+    exits(&third, 2);
     let out = dir.join("out");
     let errors = jsonl(&out.join("errors.jsonl"));
     assert_eq!(errors.len(), 1, "{errors:?}");
@@ -611,12 +566,7 @@ fn a_listed_video_is_matched_against_the_index_vpdq_lists() {
         ])
         .output()
         .unwrap();
-    assert_eq!(
-        b.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&b.stderr)
-    );
+    exits(&b, 0);
     let o = Command::new(BIN)
         .current_dir(dir)
         .args([
@@ -630,12 +580,7 @@ fn a_listed_video_is_matched_against_the_index_vpdq_lists() {
         ])
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    exits(&o, 0);
     let m = jsonl(&dir.join("out/matches.jsonl"));
     assert_eq!(m.len(), 1, "{m:?}");
     assert_eq!(m[0]["kind"], "video");
