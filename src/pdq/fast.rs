@@ -179,7 +179,11 @@ fn buffer64_generic<T: Kernels>(view: &ImageView<'_>, s: &mut Scratch) -> Box<Bu
     let ring_rows = (wc + LANES).next_multiple_of(LANES);
     resize(ring, ring_rows * w);
     let recip_r = Recip::new(wr, T::FMA);
-    let recip_c: Vec<Recip> = (0..=wc).map(|c| Recip::new(c, T::FMA)).collect();
+    // Counts below the half window are only ever added to, never divided by: no check for them.
+    let half_c = (wc + 2) / 2;
+    let recip_c: Vec<Recip> = (0..=wc)
+        .map(|c| Recip::new(c, T::FMA && c >= half_c))
+        .collect();
     // The count each column of a horizontal pass divides by, and the run of columns with a
     // full window (the same for every strip).
     let counts_r = box_counts(w, wr);

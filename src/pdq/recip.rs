@@ -85,8 +85,11 @@ impl Recip {
     /// [`Recip::div_slice`] eight lanes at a time. The reciprocal path runs over the whole
     /// slice while the smallest nonzero and the largest magnitude are tracked; if any value
     /// was outside the verified range, the whole slice is divided again with the divide
-    /// instruction (never for the box passes' values, whose nonzero magnitudes are at least
-    /// 2⁻⁶², see `fast.rs`; the check costs two integer ops per vector).
+    /// instruction. That never happens for the box passes' values (the check costs two
+    /// integer ops per vector): luma values are 0 or at least 0.114, all multiples of 2⁻²⁷,
+    /// so the first pass's sums are 0 or at least 2⁻²⁷ and its quotients (counts ≤ 4096) 0 or
+    /// at least 2⁻³⁹, multiples of 2⁻⁶²; the second pass's sums of those are 0 or at least
+    /// 2⁻⁶².
     ///
     /// # Safety
     /// The CPU must have AVX2 and FMA.
