@@ -16,6 +16,7 @@ vigil refuses some files pip hashes on purpose (its truncation check).
 import argparse
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ def main():
     ap.add_argument("--vigil", default=str(HERE / "target" / "release" / "vigil"))
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--n", type=int, default=70)
+    ap.add_argument("--keep", metavar="DIR", help="copy each differing damaged file here")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     skip = HERE / "tests" / "data" / "video" / "skip"
@@ -61,6 +63,9 @@ def main():
                     equal += 1
                 else:
                     differ += 1
+                    if args.keep:
+                        os.makedirs(args.keep, exist_ok=True)
+                        shutil.copy(path, Path(args.keep) / f"{clip.stem}-{at}-{n}{clip.suffix}")
                     print(f"DIFF {clip.name} offset {at} bytes {n} sph {sph}: "
                           f"vigil {'fails' if got is None else f'{got.count(chr(10))} lines'}, "
                           f"pip {'fails' if want is None else f'{want.count(chr(10))} lines'}"

@@ -144,6 +144,52 @@ fn lines(clip: &str, tag: &str) -> String {
     fs::read_to_string(data("skip").join(format!("{clip}.{tag}.txt"))).unwrap()
 }
 
+/// Decoding stretches from IDR pictures at once, each with a decoder of its own, gives pip
+/// vpdq's lines on every frame structure of `tests/data/video/skip`, at every frame and
+/// sampled; it cuts where there are IDR pictures to cut at, and only there.
+#[test]
+fn stretches_from_idr_pictures_give_the_same_lines() {
+    let engine = cpu();
+    let clips = [
+        "pyramid.mp4",
+        "bframes8.mp4",
+        "opengop.mkv",
+        "vfr.mp4",
+        "nob.mp4",
+        "mbaff.mp4",
+    ];
+    for clip in clips {
+        for (tag, sph) in [("s0", 0.0), ("s0.2", 0.2), ("s1", 1.0)] {
+            let want = lines(clip, tag);
+            let mut frames = None;
+            for threads in [1, 2, 3] {
+                let o = VpdqOptions {
+                    decode_threads: threads,
+                    ..opts(sph, None)
+                };
+                let h = video::hash_file(&skip_clip(clip), &o, &engine).unwrap();
+                assert_eq!(
+                    video::write_vpdq(&h.frames),
+                    want,
+                    "{clip} {tag}, {threads} decoders"
+                );
+                assert_eq!(h.frames_skipped, 0, "{clip} {tag}");
+                let decoded = *frames.get_or_insert(h.frames_decoded);
+                assert_eq!(
+                    h.frames_decoded, decoded,
+                    "{clip} {tag}, {threads} decoders"
+                );
+                let cut = ["pyramid.mp4", "bframes8.mp4"].contains(&clip) && threads > 1;
+                assert!(
+                    (2..=threads).contains(&h.stretches) == cut && (cut || h.stretches == 1),
+                    "{clip} {tag}, {threads} decoders: {} stretches",
+                    h.stretches
+                );
+            }
+        }
+    }
+}
+
 /// Skipping unsampled non-reference frames gives pip vpdq's lines (which decodes every
 /// frame) on every frame structure of `tests/data/video/skip`, and the same lines and
 /// frame counts as decoding every frame; it does skip where there is something to skip.
@@ -161,14 +207,41 @@ fn skipping_unsampled_frames_gives_the_same_lines() {
     for clip in clips {
         for (tag, sph) in [("s0.2", 0.2), ("s1", 1.0)] {
             let want = lines(clip, tag);
-            let skip = video::hash_file(&skip_clip(clip), &opts(sph, None), &engine).unwrap();
-            assert_eq!(
-                video::write_vpdq(&skip.frames),
-                want,
-                "{clip} {tag} skipping"
-            );
+            let mut skip = None;
+            // One decoder, or stretches from IDR pictures decoded at once.
+            for threads in [1, 2, 3] {
+                let o = VpdqOptions {
+                    skip_unsampled: true,
+                    decode_threads: threads,
+                    ..opts(sph, None)
+                };
+                let h = video::hash_file(&skip_clip(clip), &o, &engine).unwrap();
+                assert_eq!(
+                    video::write_vpdq(&h.frames),
+                    want,
+                    "{clip} {tag} skipping, {threads} decoders"
+                );
+                // IDR pictures every 30 or 60 frames of 100 (opengop's key frames are not
+                // IDR pictures; the others have one).
+                let cut = ["pyramid.mp4", "bframes8.mp4"].contains(&clip) && threads > 1;
+                assert!(
+                    (2..=threads).contains(&h.stretches) == cut && (cut || h.stretches == 1),
+                    "{clip} {tag}, {threads} decoders: {} stretches",
+                    h.stretches
+                );
+                if let Some(s) = &skip {
+                    let s: &video::VpdqHashes = s;
+                    assert_eq!(
+                        (s.frames_decoded, s.frames_skipped),
+                        (h.frames_decoded, h.frames_skipped)
+                    );
+                }
+                skip = Some(h);
+            }
+            let skip = skip.expect("three runs");
             let every = VpdqOptions {
                 skip_unsampled: false,
+                decode_threads: 1,
                 ..opts(sph, None)
             };
             let full = video::hash_file(&skip_clip(clip), &every, &engine).unwrap();
@@ -204,6 +277,8 @@ fn damaged_stream_decodes_the_upstream_way() {
         let o = VpdqOptions {
             batch_frames: 3,
             frame_threads: true,
+            // Two stretches from its IDR pictures, one damaged: decoded again in one go.
+            decode_threads: 2,
             ..opts(sph, None)
         };
         let mut seen = Vec::new();
@@ -222,6 +297,7 @@ fn damaged_stream_decodes_the_upstream_way() {
             "damaged {tag}: streamed frames"
         );
         assert_eq!(h.frames_decoded, 100);
+        assert_eq!(h.stretches, 1, "damaged {tag}: decoded again in one go");
     }
 }
 

@@ -53,10 +53,15 @@ pub struct VideoOptions {
     /// some damaged streams (see `VpdqOptions::frame_threads`); for timing.
     #[arg(long, hide = true)]
     frame_threads: bool,
-    /// Decode every frame even when only some are hashed (no skipping of unsampled
-    /// non-reference frames): for timing and comparison; the output is the same.
+    /// Leave unsampled non-reference frames undecoded (`VpdqOptions::skip_unsampled`): the
+    /// same lines on intact streams, but damage in a skipped frame goes unseen, so not exact
+    /// on some damaged files; for timing.
     #[arg(long, hide = true)]
-    decode_every_frame: bool,
+    skip_unsampled: bool,
+    /// Stretches of one video decoded at once, at most (`VpdqOptions::decode_threads`;
+    /// default: the CPUs per video): for timing and comparison; the output is the same.
+    #[arg(long, hide = true, value_name = "N")]
+    decode_threads: Option<usize>,
 }
 
 impl VideoOptions {
@@ -81,7 +86,11 @@ impl VideoOptions {
             max_frames: self.max_frames,
             max_duration,
             frame_threads: self.frame_threads,
-            skip_unsampled: !self.decode_every_frame,
+            skip_unsampled: self.skip_unsampled,
+            decode_threads: self
+                .decode_threads
+                .unwrap_or(VpdqOptions::default().decode_threads)
+                .max(1),
             ..VpdqOptions::default()
         })
     }
@@ -112,9 +121,10 @@ pub struct HashArgs {
     /// given or walked. Needed for more than one video; without it one video goes to stdout.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Videos hashed at the same time with --out (default: the number of CPUs). Each video
-    /// decodes on one core (upstream's threading), so a folder of videos needs several at
-    /// once to use the machine; the output files are the same.
+    /// Videos hashed at the same time with --out (default: the number of CPUs). A video
+    /// decodes on one core (upstream's threading) unless it can be cut at IDR pictures into
+    /// stretches decoded at once (then on the CPUs per video left); the output files are the
+    /// same.
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
     /// Video files, or folders walked for files.
@@ -280,6 +290,7 @@ fn jsonl_record(path: &Path, result: &Result<VpdqHashes, VideoError>) -> String 
             obj.insert("codec".into(), h.info.codec.clone().into());
             obj.insert("frames_decoded".into(), h.frames_decoded.into());
             obj.insert("frames_skipped".into(), h.frames_skipped.into());
+            obj.insert("stretches".into(), h.stretches.into());
             obj.insert("truncated".into(), h.truncated.is_some().into());
             if let Some(b) = h.truncated {
                 obj.insert("truncated_by".into(), b.name().into());
@@ -310,7 +321,7 @@ fn jsonl_record(path: &Path, result: &Result<VpdqHashes, VideoError>) -> String 
 }
 
 fn run_hash(a: HashArgs) -> anyhow::Result<i32> {
-    let opts = a.video.vpdq()?;
+    let mut opts = a.video.vpdq()?;
     let files = expand(&a.videos)?;
     if files.len() > 1 && a.out.is_none() {
         eprintln!("vigil: video hash: {} videos need --out DIR", files.len());
@@ -327,6 +338,11 @@ fn run_hash(a: HashArgs) -> anyhow::Result<i32> {
         (Some(_), None) => std::thread::available_parallelism().map_or(1, |n| n.get()),
     }
     .min(files.len().max(1));
+    // The CPUs left to each video decode stretches of it at once (see
+    // `VpdqOptions::decode_threads`).
+    if a.video.decode_threads.is_none() {
+        opts.decode_threads = (opts.decode_threads / jobs).max(1);
+    }
     let next = AtomicUsize::new(0);
     let failed = AtomicU64::new(0);
     let write_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);

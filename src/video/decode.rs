@@ -52,13 +52,14 @@ use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::ptr;
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once};
 use std::time::Instant;
 
 use ff::ffi;
 use ffmpeg_next as ff;
 
-use super::{Budget, VideoError, VideoInfo, VpdqOptions};
+use super::{Budget, VideoError, VideoInfo, VpdqOptions, h264};
 
 static INIT: Once = Once::new();
 
@@ -100,10 +101,13 @@ pub(crate) struct Source {
     /// Stream start time and time base, for the truncation check.
     start_pts: i64,
     time_base: (i32, i32),
-    /// Output numbers for skipping unsampled frames, from [`Source::skip_plan`].
-    pub(crate) plan: Option<SkipPlan>,
+    /// Output numbers for skipping unsampled frames, from [`Source::skip_plan`], and the
+    /// index of the stretch this source decodes.
+    pub(crate) plan: Option<(Arc<SkipPlan>, usize)>,
     /// Opened the fast way: any damage or decoder error ends the run with a replan.
     optimistic: bool,
+    /// Set by another stretch's run that failed: this one stops with a replan too.
+    pub(crate) cancel: Option<Arc<AtomicBool>>,
 }
 
 /// The stream's packets in decode order, from a demux-only pass (see the module docs).
@@ -113,6 +117,28 @@ pub(crate) struct SkipPlan {
     pts: Vec<i64>,
     /// The same timestamps sorted: a frame's number is its timestamp's index here.
     sorted: Vec<i64>,
+    /// For each frame number, its packet's index in decode order.
+    packet_of: Vec<u32>,
+    /// For each packet: decoded in full (a reference picture, or sampled); the others are
+    /// discarded by the decoder and never output.
+    decoded: Vec<bool>,
+    /// The stretches decoded each by a decoder of its own, in order, covering every packet.
+    pub(crate) stretches: Vec<Stretch>,
+    /// The reorder depth the stream declares (`has_b_frames`), which every run must end with.
+    reorder: i32,
+}
+
+/// Packets `from..to` (decode order), whose frame numbers are `from..to` too (every earlier
+/// packet has a smaller timestamp), starting at an IDR picture unless `from` is 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stretch {
+    pub(crate) from: usize,
+    pub(crate) to: usize,
+    /// FFmpeg's `x264_build` option for the stretch's decoder: the value a decoder that
+    /// read every earlier packet would hold (`-1`: none).
+    pub(crate) x264_build: i32,
+    /// Packets of the stretch decoded in full (frames it outputs).
+    expect: usize,
 }
 
 impl SkipPlan {
@@ -129,11 +155,15 @@ impl SkipPlan {
 /// under frame threads differs from upstream's slice threads (seen on a damaged H.264 file:
 /// 6 of 20 sampled frames differ). Not optimistic: upstream's own settings (slice threads,
 /// damage concealed).
+///
+/// `x264_build`: FFmpeg's H.264 `x264_build` option (`-1`, its default, unless this source
+/// decodes a [`Stretch`] of a plan).
 pub(crate) fn open(
     path: &Path,
     opts: &VpdqOptions,
     start: Instant,
     optimistic: bool,
+    x264_build: i32,
 ) -> Result<Source, VideoError> {
     init();
     let file = File::options()
@@ -209,6 +239,21 @@ pub(crate) fn open(
     ctx.set_parameters(params)
         .map_err(|e| VideoError::Open(ff_err(e)))?;
     let caps = codec.capabilities();
+    if x264_build != -1 {
+        // SAFETY: the context was allocated for `codec`, so `priv_data` holds the decoder's
+        // options; av_opt_set_int finds the named one (or fails) and stores an int.
+        let ok = unsafe {
+            ffi::av_opt_set_int(
+                (*ctx.as_mut_ptr()).priv_data,
+                c"x264_build".as_ptr(),
+                i64::from(x264_build),
+                0,
+            )
+        } == 0;
+        if !ok {
+            return Err(VideoError::Open("cannot set x264_build".into()));
+        }
+    }
     if optimistic {
         // SAFETY: the context is not open yet; setting a flag field.
         unsafe { (*ctx.as_mut_ptr()).err_recognition |= ffi::AV_EF_EXPLODE };
@@ -297,6 +342,7 @@ pub(crate) fn open(
         time_base: (tb.numerator(), tb.denominator()),
         plan: None,
         optimistic,
+        cancel: None,
     })
 }
 
@@ -394,15 +440,33 @@ impl Source {
     /// unsampled non-reference frames, or `None` where the module docs' conditions do not
     /// hold. Consumes the demuxer: open the file again to decode it.
     pub(crate) fn skip_plan(mut self, opts: &VpdqOptions) -> Option<SkipPlan> {
-        if !opts.skip_unsampled
+        let skip = opts.skip_unsampled && self.info.frame_mod >= 2;
+        if !(skip || opts.decode_threads > 1)
             || opts.max_frames.is_some()
-            || self.info.frame_mod < 2
             || self.stream_index != 0
             || self.decoder.id() != ff::codec::Id::H264
         {
             return None;
         }
+        // SAFETY: the decoder's AVCodecContext is live; its extradata is null or holds
+        // `extradata_size` bytes, copied from the stream's parameters.
+        let extradata = unsafe {
+            let c = self.decoder.as_ptr();
+            let (p, n) = ((*c).extradata, (*c).extradata_size);
+            if p.is_null() || n <= 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(p, n as usize)
+            }
+        };
+        // Length-prefixed packets only (MP4, Matroska): their NAL units say which packets
+        // hold reference pictures and where an IDR picture starts.
+        let mut scanner = h264::Scanner::new(&h264::avc_config(extradata)?);
         let mut pts = Vec::new();
+        let mut reference = Vec::new();
+        let mut cost = Vec::new();
+        // IDR packets a fresh decoder could start at, with its `x264_build`.
+        let mut idr = Vec::new();
         let mut packet = ff::Packet::empty();
         loop {
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -421,7 +485,15 @@ impl Source {
             if (first && !packet.is_key()) || packet.is_corrupt() {
                 return None;
             }
+            let (fresh_ok, build) = (scanner.can_start_here(), scanner.x264_build());
+            // A packet without a picture would shift the numbers: no plan.
+            let facts = scanner.packet(packet.data()?)?;
+            if !first && fresh_ok && facts.idr && packet.is_key() {
+                idr.push((pts.len(), build));
+            }
             pts.push(packet.pts()?);
+            reference.push(facts.reference);
+            cost.push(packet.size() as u64);
         }
         let mut sorted = pts.clone();
         sorted.sort_unstable();
@@ -438,7 +510,49 @@ impl Source {
         if reorder_depth(&pts, &sorted) > usize::try_from(declared).unwrap_or(0) {
             return None;
         }
-        Some(SkipPlan { pts, sorted })
+        let n = pts.len();
+        let frame_mod = self.info.frame_mod;
+        let mut packet_of = vec![0u32; n];
+        let mut decoded = vec![false; n];
+        for (i, &t) in pts.iter().enumerate() {
+            let rank = sorted
+                .binary_search(&t)
+                .expect("every timestamp is in sorted");
+            packet_of[rank] = u32::try_from(i).ok()?;
+            decoded[i] = !skip || reference[i] || rank as u64 % frame_mod == 0;
+            if !decoded[i] {
+                cost[i] = 0;
+            }
+        }
+        // A stretch may start at packet k only if every earlier packet is shown earlier, so
+        // that its frames are numbered k, k + 1, … whatever the others do.
+        let mut suffix_min = pts.clone();
+        for i in (0..n.saturating_sub(1)).rev() {
+            suffix_min[i] = suffix_min[i].min(suffix_min[i + 1]);
+        }
+        let mut prefix_max = i64::MIN;
+        let mut starts = Vec::new();
+        let mut next = idr.iter().peekable();
+        for (i, &t) in pts.iter().enumerate() {
+            if let Some(&&(k, build)) = next.peek()
+                && k == i
+            {
+                next.next();
+                if prefix_max < suffix_min[i] {
+                    starts.push((k, build));
+                }
+            }
+            prefix_max = prefix_max.max(t);
+        }
+        let stretches = choose_stretches(&cost, &starts, opts.decode_threads.max(1), &decoded);
+        Some(SkipPlan {
+            pts,
+            sorted,
+            packet_of,
+            decoded,
+            stretches,
+            reorder: declared,
+        })
     }
 
     /// Decode to the end (or a budget). For each selected frame, `target(frame_number)`
@@ -459,9 +573,17 @@ impl Source {
         let deadline = self.deadline;
         let over_time = move || deadline.is_some_and(|d| Instant::now() >= d);
         let plan = self.plan.take();
-        let plan = plan.as_ref();
+        let (plan, stretch) = match &plan {
+            Some((p, i)) => (Some(&**p), Some(p.stretches[*i])),
+            None => (None, None),
+        };
+        let (from, to) = stretch.map_or((0, usize::MAX), |s| (s.from, s.to));
+        let cancel = self.cancel.clone();
+        let cancelled = move || cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
         let optimistic = self.optimistic;
-        // With a plan: packets sent, frames output, sampled frames output, last number.
+        // With a plan: packets read, packets sent, frames output, sampled frames output,
+        // last number.
+        let mut read = 0usize;
         let mut sent = 0usize;
         let mut received = 0u64;
         let mut sampled = 0u64;
@@ -503,7 +625,13 @@ impl Source {
                     // SAFETY: the decoder's AVCodecContext is live; reading an int.
                     None => i64::from(unsafe { (*decoder.as_ptr()).frame_number }) - 1,
                     Some(p) => match frame.pts().and_then(|t| p.number(t)) {
-                        Some(n) if last_number.is_none_or(|l| n > l) => {
+                        // Each frame once, in order, from this stretch, and only a frame
+                        // the plan decodes (a frame the plan skips cannot be output).
+                        Some(n)
+                            if last_number.is_none_or(|l| n > l)
+                                && (from as u64..to as u64).contains(&n)
+                                && p.decoded[p.packet_of[n as usize] as usize] =>
+                        {
                             last_number = Some(n);
                             received += 1;
                             if n % frame_mod == 0 {
@@ -580,14 +708,18 @@ impl Source {
         loop {
             if over_time() {
                 end.truncated = Some(Budget::Time);
-                return Ok(finish(end, plan, received, last_number));
+                return Ok(finish(end, plan, from, received, last_number));
+            }
+            if cancelled() {
+                end.replan = Some("another stretch failed");
+                return Ok(end);
             }
             match packet.read(&mut self.input) {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => break,
                 Err(ff::Error::Exit) if over_time() => {
                     end.truncated = Some(Budget::Time);
-                    return Ok(finish(end, plan, received, last_number));
+                    return Ok(finish(end, plan, from, received, last_number));
                 }
                 Err(e) => {
                     end.read_error = Some(ff_err(e));
@@ -598,13 +730,22 @@ impl Source {
                 continue;
             }
             if let Some(p) = plan {
-                let Some(&pts) = p.pts.get(sent).filter(|&&t| packet.pts() == Some(t)) else {
+                if read == to && to < p.pts.len() {
+                    // The next stretch's first packet: this stretch ends here.
+                    break;
+                }
+                let Some(&pts) = p.pts.get(read).filter(|&&t| packet.pts() == Some(t)) else {
                     end.replan = Some("packets differ from the demux pass");
                     return Ok(end);
                 };
+                read += 1;
+                if read <= from {
+                    // An earlier stretch's packet, decoded by its own decoder.
+                    continue;
+                }
                 sent += 1;
-                let number = p.number(pts).expect("planned timestamp");
-                let discard = if number % frame_mod == 0 {
+                debug_assert!(p.number(pts).is_some(), "planned timestamp");
+                let discard = if p.decoded[read - 1] {
                     ffi::AVDiscard::AVDISCARD_DEFAULT
                 } else {
                     ffi::AVDiscard::AVDISCARD_NONREF
@@ -617,7 +758,7 @@ impl Source {
                 return decoder_error(end, optimistic, "cannot send packet to decoder", e);
             }
             if !drain(&mut self.decoder, &mut end)? {
-                return Ok(finish(end, plan, received, last_number));
+                return Ok(finish(end, plan, from, received, last_number));
             }
         }
         if self.stream_index == 0 {
@@ -626,18 +767,30 @@ impl Source {
             }
             drain(&mut self.decoder, &mut end)?;
         }
-        if let Some(p) = plan
+        if let (Some(p), Some(st)) = (plan, stretch)
             && end.replan.is_none()
         {
-            let n = p.pts.len() as u64;
-            if sent != p.pts.len() {
+            let n = (st.to - st.from) as u64;
+            let want_sampled = (st.from as u64..st.to as u64)
+                .filter(|r| r % frame_mod == 0)
+                .count() as u64;
+            // SAFETY: the decoder's AVCodecContext is live; reading an int.
+            let reorder = unsafe { (*self.decoder.as_ptr()).has_b_frames };
+            if sent != st.to - st.from {
                 end.replan = Some("fewer packets than the demux pass");
-            } else if sampled != n.div_ceil(frame_mod) {
+            } else if reorder != p.reorder {
+                // H.264 grows it when pictures arrive later than it allowed for (damage, or a
+                // stream that declares too little): what it output, or dropped, on the way
+                // depends on what it had seen before, which differs between stretches.
+                end.replan = Some("the decoder grew its reorder buffer");
+            } else if received != st.expect as u64 {
+                end.replan = Some("a decoded frame was not output");
+            } else if sampled != want_sampled {
                 end.replan = Some("a sampled frame was not output");
             } else {
                 end.frames_decoded = n;
                 end.frames_skipped = n - received;
-                end.last_pts = p.sorted.last().copied();
+                end.last_pts = Some(p.sorted[st.to - 1]);
             }
         }
         Ok(end)
@@ -662,20 +815,66 @@ fn decoder_error(
     })
 }
 
-/// A planned run stopped by its time budget: the frames up to the last one output count as
-/// decoded, as they would have been without skipping.
+/// A planned run stopped by its time budget: the frames of its stretch (from frame `from`)
+/// up to the last one output count as decoded, as they would have been without skipping.
 fn finish(
     mut end: RunEnd,
     plan: Option<&SkipPlan>,
+    from: usize,
     received: u64,
     last_number: Option<u64>,
 ) -> RunEnd {
     if plan.is_some() && end.replan.is_none() {
-        let upto = last_number.map_or(0, |n| n + 1);
+        let upto = last_number.map_or(from as u64, |n| n + 1) - from as u64;
         end.frames_decoded = upto;
         end.frames_skipped = upto - received;
     }
     end
+}
+
+/// Cut the packets into at most `parts` stretches of about equal decoding cost, each
+/// starting at one of `starts` (packet index, `x264_build`) except the first.
+fn choose_stretches(
+    cost: &[u64],
+    starts: &[(usize, i32)],
+    parts: usize,
+    decoded: &[bool],
+) -> Vec<Stretch> {
+    let mut before = Vec::with_capacity(cost.len() + 1);
+    let mut sum = 0u64;
+    before.push(0);
+    for &c in cost {
+        sum += c;
+        before.push(sum);
+    }
+    let mut cuts: Vec<(usize, i32)> = vec![(0, -1)];
+    for j in 1..parts as u64 {
+        let target = sum / parts as u64 * j;
+        let last = cuts.last().expect("first cut").0;
+        let best = starts
+            .iter()
+            .filter(|&&(k, _)| k > last)
+            .min_by_key(|&&(k, _)| before[k].abs_diff(target));
+        // A cut far from its target would leave one decoder with most of the work.
+        if let Some(&c) = best
+            && before[c.0].abs_diff(target) <= sum / (2 * parts as u64)
+        {
+            cuts.push(c);
+        }
+    }
+    let n = cost.len();
+    cuts.iter()
+        .enumerate()
+        .map(|(i, &(from, x264_build))| {
+            let to = cuts.get(i + 1).map_or(n, |c| c.0);
+            Stretch {
+                from,
+                to,
+                x264_build,
+                expect: decoded[from..to].iter().filter(|&&d| d).count(),
+            }
+        })
+        .collect()
 }
 
 /// For distinct timestamps in decode order and the same sorted: the reorder depth a decoder

@@ -19,10 +19,13 @@
 //! process for that (see `ARCHITECTURE.md`).
 
 mod decode;
+mod h264;
 mod sniff;
 pub mod vpdq;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{Engine, EngineError, ImageView};
@@ -66,10 +69,20 @@ pub struct VpdqOptions {
     /// afterwards with [`frame_mod`].
     pub also_seconds_per_hash: Option<f64>,
     /// When fewer than every frame is hashed, leave unsampled non-reference frames undecoded
-    /// (H.264 on stream 0, no frame budget), numbering the output frames from a demux-only
-    /// pass over the packets' timestamps; see `decode.rs` for the checks, any of which failing
-    /// decodes the video again frame by frame. The lines are the same either way.
+    /// (H.264 in MP4 or Matroska on stream 0, no frame budget), numbering the output frames
+    /// from a demux-only pass over the packets (see `decode.rs` for the checks, any of which
+    /// failing decodes the video again frame by frame). **Off by default: not exact on some
+    /// damaged files.** The lines are the same on intact streams, but FFmpeg never reads a
+    /// skipped picture, so damage in one goes unseen, where upstream's decoder acts on it
+    /// (seen: a 4-byte change in a non-reference picture gave 3 of 20 sampled frames other
+    /// hashes than pip vpdq; `scripts/compare-vpdq-damaged.py --seed 23`).
     pub skip_unsampled: bool,
+    /// Decode up to this many stretches of the video at once, each from an IDR picture by a
+    /// decoder of its own (H.264 in MP4 or Matroska on stream 0, no frame budget; see
+    /// `decode.rs` for when a stretch may start and what each run checks). Every frame is
+    /// still decoded. Default: the number of CPUs; 1 decodes in one go. The lines are the
+    /// same for any value.
+    pub decode_threads: usize,
 }
 
 /// Upstream's frame modulus: `(int)(seconds_per_hash × fps)`, forced to 1 when below 1.
@@ -93,7 +106,8 @@ impl Default for VpdqOptions {
             batch_frames: 32,
             frame_threads: false,
             also_seconds_per_hash: None,
-            skip_unsampled: true,
+            skip_unsampled: false,
+            decode_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -152,6 +166,9 @@ pub struct VpdqHashes {
     pub frames_decoded: u64,
     /// Of those, frames left undecoded ([`VpdqOptions::skip_unsampled`]).
     pub frames_skipped: u64,
+    /// Stretches of the stream decoded at once, each by a decoder of its own
+    /// ([`VpdqOptions::decode_threads`]); 1 when decoded in one go.
+    pub stretches: usize,
     /// Set when a budget stopped decoding before the end.
     pub truncated: Option<Budget>,
     /// The demuxer stopped on an error other than end of file (upstream treats any read
@@ -264,59 +281,125 @@ pub fn hash_file_with(
     mut on_batch: impl FnMut(&[VpdqFrame]) + Send,
 ) -> Result<VpdqHashes, VideoError> {
     let start = Instant::now();
-    // The fast way first (unsampled frames skipped; frame threads if asked for); any damage
-    // or departure from the skip plan decodes the video again with upstream's own settings
-    // (see `decode::open`). The plan's demux-only pass needs no decoder threads.
-    let plan = if opts.skip_unsampled {
-        decode::open(path, opts, start, false)?.skip_plan(opts)
+    // The fast way first (unsampled frames skipped, stretches decoded at once; frame threads
+    // if asked for); any damage or departure from the skip plan decodes the video again with
+    // upstream's own settings (see `decode::open`). The plan's demux-only pass needs no
+    // decoder threads.
+    let plan = if opts.skip_unsampled || opts.decode_threads > 1 {
+        decode::open(path, opts, start, false, -1)?.skip_plan(opts)
     } else {
         None
     };
-    let planned = plan.is_some();
-    let mut source = decode::open(path, opts, start, planned || opts.frame_threads)?;
-    source.plan = plan;
+    if let Some(plan) = plan {
+        let stretches = plan.stretches.len();
+        if let Some((info, end, frames, last)) = decode_planned(path, opts, engine, start, plan) {
+            // A plan numbers frames from timestamps; until every stretch confirmed it, no
+            // frame was handed out (a fall-back decode could number them differently).
+            on_batch(&frames);
+            return outcome(info, end, frames, last, stretches);
+        }
+    }
+    let mut source = decode::open(path, opts, start, opts.frame_threads, -1)?;
     // Frames handed to `on_batch` so far (all numbers below `delivered`).
     let mut delivered = 0u64;
-    let (mut end, mut frames) = if planned {
-        // A plan numbers frames from timestamps; until the run confirms it, no frame is
-        // handed out (a fall-back decode could number them differently).
-        decode_and_hash(&mut source, opts, engine, &mut |_| {})
-    } else {
-        // Without a plan, every frame output before the damage that stops a run came from
-        // packets decoded before the damaged one, so the fall-back run outputs it again,
-        // identical and with the same number: those already handed out are not repeated.
-        decode_and_hash(&mut source, opts, engine, &mut |b: &[VpdqFrame]| {
+    // Without a plan, every frame output before the damage that stops an optimistic run came
+    // from packets decoded before the damaged one, so the fall-back run outputs it again,
+    // identical and with the same number: those already handed out are not repeated.
+    let (mut ends, mut frames) = decode_and_hash(
+        std::slice::from_mut(&mut source),
+        opts,
+        engine,
+        &mut |b: &[VpdqFrame]| {
             if let Some(last) = b.last() {
                 delivered = last.frame_number + 1;
             }
             on_batch(b);
-        })
-    };
-    if let Ok(e) = &end
+        },
+    );
+    if let Some(Ok(e)) = ends.first()
         && e.replan.is_some()
     {
-        source = decode::open(path, opts, start, false)?;
-        (end, frames) = decode_and_hash(&mut source, opts, engine, &mut |b: &[VpdqFrame]| {
-            let fresh = b.partition_point(|f| f.frame_number < delivered);
-            if fresh < b.len() {
-                on_batch(&b[fresh..]);
-            }
-        });
-    } else if planned && let Ok(f) = &frames {
-        on_batch(f);
+        source = decode::open(path, opts, start, false, -1)?;
+        (ends, frames) = decode_and_hash(
+            std::slice::from_mut(&mut source),
+            opts,
+            engine,
+            &mut |b: &[VpdqFrame]| {
+                let fresh = b.partition_point(|f| f.frame_number < delivered);
+                if fresh < b.len() {
+                    on_batch(&b[fresh..]);
+                }
+            },
+        );
     }
     let frames = frames?;
-    let end = end?;
-    let info = source.info.clone();
+    let end = ends.pop().expect("one source")?;
+    let last = end.last_pts.and_then(|p| source.seconds(p));
+    outcome(source.info.clone(), end, frames, last, 1)
+}
+
+/// Decode a planned video, its stretches at once; `None` if any stretch departs from the
+/// plan or fails (the caller decodes it again upstream's way). Returns the stream facts, how
+/// decoding ended, the hashed frames in order, and the time of the last frame.
+fn decode_planned(
+    path: &Path,
+    opts: &VpdqOptions,
+    engine: &Engine,
+    start: Instant,
+    plan: decode::SkipPlan,
+) -> Option<(VideoInfo, decode::RunEnd, Vec<VpdqFrame>, Option<f64>)> {
+    let plan = Arc::new(plan);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut sources = Vec::with_capacity(plan.stretches.len());
+    for (i, st) in plan.stretches.iter().enumerate() {
+        let mut source = decode::open(path, opts, start, true, st.x264_build).ok()?;
+        source.plan = Some((plan.clone(), i));
+        source.cancel = Some(cancel.clone());
+        sources.push(source);
+    }
+    let (ends, frames) = decode_and_hash(&mut sources, opts, engine, &mut |_| {});
+    let mut frames = frames.ok()?;
+    let mut end = decode::RunEnd::default();
+    for e in ends {
+        let e = e.ok()?;
+        if e.replan.is_some() {
+            return None;
+        }
+        end.frames_decoded += e.frames_decoded;
+        end.frames_skipped += e.frames_skipped;
+        end.last_pts = e.last_pts.or(end.last_pts);
+        end.read_error = e.read_error;
+        if e.truncated.is_some() {
+            // Stopped by the time budget: what comes before the first gap is kept.
+            end.truncated = e.truncated;
+            break;
+        }
+    }
+    frames.sort_unstable_by_key(|f| f.frame_number);
+    frames.retain(|f| f.frame_number < end.frames_decoded);
+    let source = sources.last().expect("at least one stretch");
+    let last = end.last_pts.and_then(|p| source.seconds(p));
+    Some((source.info.clone(), end, frames, last))
+}
+
+/// The result of a finished decode: no frame at all is an error, and so is a file cut short
+/// of its declared duration (the frames before the cut are kept in the error).
+fn outcome(
+    info: VideoInfo,
+    end: decode::RunEnd,
+    frames: Vec<VpdqFrame>,
+    last: Option<f64>,
+    stretches: usize,
+) -> Result<VpdqHashes, VideoError> {
     if end.frames_decoded == 0 && end.truncated.is_none() {
         return Err(VideoError::NoFrames);
     }
-    let last = end.last_pts.and_then(|p| source.seconds(p));
     let hashes = VpdqHashes {
         frames,
         info,
         frames_decoded: end.frames_decoded,
         frames_skipped: end.frames_skipped,
+        stretches,
         truncated: end.truncated,
         read_error: end.read_error,
     };
@@ -339,18 +422,19 @@ pub fn hash_file_with(
     Ok(hashes)
 }
 
-/// Decode `source` and hash its selected frames on a second thread, batch by batch;
-/// `on_batch` sees each batch once hashed.
+/// How one source's decoding ended.
+type RunResult = Result<decode::RunEnd, VideoError>;
+
+/// Decode each source (on threads of their own when more than one) and hash their
+/// selected frames on one more thread, batch by batch; `on_batch` sees each batch once hashed.
+/// The frames come back in the order they were hashed, which is frame order for one source.
 fn decode_and_hash(
-    source: &mut decode::Source,
+    sources: &mut [decode::Source],
     opts: &VpdqOptions,
     engine: &Engine,
     on_batch: &mut (dyn FnMut(&[VpdqFrame]) + Send),
-) -> (
-    Result<decode::RunEnd, VideoError>,
-    Result<Vec<VpdqFrame>, VideoError>,
-) {
-    let info = source.info.clone();
+) -> (Vec<RunResult>, Result<Vec<VpdqFrame>, VideoError>) {
+    let info = sources[0].info.clone();
     let (w, h) = (info.width, info.height);
     let frame_bytes = 3 * w as usize * h as usize;
     let batch_cap = opts
@@ -364,8 +448,47 @@ fn decode_and_hash(
         bufs: Vec<Vec<u8>>,
     }
 
-    let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(1);
+    let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(sources.len());
     let (pool_tx, pool_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+
+    let decode = |source: &mut decode::Source, batch_tx: crossbeam_channel::Sender<Batch>| {
+        let new_batch = || Batch {
+            numbers: Vec::with_capacity(batch_cap),
+            bufs: Vec::with_capacity(batch_cap),
+        };
+        let mut current = new_batch();
+        let mut hasher_gone = false;
+        let end = source.run(
+            opts,
+            || {
+                pool_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| vec![0u8; frame_bytes])
+            },
+            |n, buf| {
+                current.numbers.push(n);
+                current.bufs.push(buf);
+                if current.bufs.len() >= batch_cap {
+                    let full = std::mem::replace(&mut current, new_batch());
+                    if batch_tx.send(full).is_err() {
+                        // The hashing thread stopped on an error; it reports it below.
+                        hasher_gone = true;
+                    }
+                }
+                Ok(())
+            },
+        );
+        if !current.bufs.is_empty() && !hasher_gone {
+            let _ = batch_tx.send(current);
+        }
+        if end.as_ref().map_or(true, |e| e.replan.is_some())
+            && let Some(c) = &source.cancel
+        {
+            // Another stretch's frames are of no use now: stop it early.
+            c.store(true, Ordering::Relaxed);
+        }
+        end
+    };
 
     std::thread::scope(|s| {
         let hasher = s.spawn(move || -> Result<Vec<VpdqFrame>, VideoError> {
@@ -396,42 +519,25 @@ fn decode_and_hash(
             Ok(frames)
         });
 
-        let mut current = Batch {
-            numbers: Vec::with_capacity(batch_cap),
-            bufs: Vec::with_capacity(batch_cap),
+        let ends: Vec<_> = match sources {
+            [one] => vec![decode(one, batch_tx.clone())],
+            many => {
+                let decode = &decode;
+                let threads: Vec<_> = many
+                    .iter_mut()
+                    .map(|source| {
+                        let tx = batch_tx.clone();
+                        s.spawn(move || decode(source, tx))
+                    })
+                    .collect();
+                threads
+                    .into_iter()
+                    .map(|t| t.join().expect("decoding thread panicked"))
+                    .collect()
+            }
         };
-        let mut hasher_gone = false;
-        let end = source.run(
-            opts,
-            || {
-                pool_rx
-                    .try_recv()
-                    .unwrap_or_else(|_| vec![0u8; frame_bytes])
-            },
-            |n, buf| {
-                current.numbers.push(n);
-                current.bufs.push(buf);
-                if current.bufs.len() >= batch_cap {
-                    let full = std::mem::replace(
-                        &mut current,
-                        Batch {
-                            numbers: Vec::with_capacity(batch_cap),
-                            bufs: Vec::with_capacity(batch_cap),
-                        },
-                    );
-                    if batch_tx.send(full).is_err() {
-                        // The hashing thread stopped on an error; it reports it below.
-                        hasher_gone = true;
-                    }
-                }
-                Ok(())
-            },
-        );
-        if !current.bufs.is_empty() && !hasher_gone {
-            let _ = batch_tx.send(current);
-        }
         drop(batch_tx);
         let frames = hasher.join().expect("hashing thread panicked");
-        (end, frames)
+        (ends, frames)
     })
 }
