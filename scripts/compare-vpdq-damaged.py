@@ -39,7 +39,9 @@ def main():
     args = ap.parse_args()
     rng = random.Random(args.seed)
     skip = HERE / "tests" / "data" / "video" / "skip"
-    clips = sorted(p for p in skip.iterdir() if p.suffix in (".mp4", ".mkv"))
+    # The damaged-* fixtures are findings of this script, left out so seeds keep their cases.
+    clips = sorted(p for p in skip.iterdir()
+                   if p.suffix in (".mp4", ".mkv") and not p.name.startswith("damaged-"))
     clips.append(HERE / "tests" / "data" / "video" / "tiny-h264-16fps.mp4")
     equal = differ = 0
     with tempfile.TemporaryDirectory() as tmp:

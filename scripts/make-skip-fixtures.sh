@@ -11,6 +11,12 @@
 #   damaged.mp4    pyramid.mp4 with 48 bytes at offset 8000 overwritten: FFmpeg conceals the
 #                  damage, and differently under frame threads than under upstream's slice
 #                  threads, so vigil must notice it and decode the upstream way
+#   damaged-skipped.mp4   pyramid.mp4, 4 bytes at 5223 changed, inside an unsampled
+#                  non-reference picture: skipping it (the opt-in skip_unsampled) gives other
+#                  hashes than upstream, which decodes it (found by compare-vpdq-damaged --seed 23)
+#   damaged-after-idr.mp4 bframes8.mp4, 16 bytes at 7739 changed, in the P-picture after the
+#                  IDR picture at packet 60: a decoder started at that IDR picture (the opt-in
+#                  decode_threads) decodes other pixels, unreported (found with --seed 5)
 # All 96x64 from FFmpeg's testsrc2 (moving content), CRF 38 (small files), 25 fps nominal, 4 s.
 # Usage: scripts/make-skip-fixtures.sh [PYTHON]
 set -euo pipefail
@@ -30,7 +36,14 @@ python3 -c '
 import sys
 b = bytearray(open("pyramid.mp4", "rb").read())
 b[8000:8048] = b"\x5a" * 48
-open("damaged.mp4", "wb").write(b)'
+open("damaged.mp4", "wb").write(b)
+for name, src, at, new in (
+    ("damaged-skipped.mp4", "pyramid.mp4", 5223, "abc849d1"),
+    ("damaged-after-idr.mp4", "bframes8.mp4", 7739, "f0772586ae78f77b6067041ce0af8118"),
+):
+    b = bytearray(open(src, "rb").read())
+    b[at:at + len(new) // 2] = bytes.fromhex(new)
+    open(name, "wb").write(b)'
 for v in *.mp4 *.mkv; do
   "$py" - "$v" <<'PY'
 import sys, vpdq

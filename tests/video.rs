@@ -301,6 +301,24 @@ fn damaged_stream_decodes_the_upstream_way() {
     }
 }
 
+/// Two damaged files on which the opt-in fast paths are not exact (see `VpdqOptions`):
+/// decoded by default, one decoder reading every frame, they give pip vpdq's lines.
+#[test]
+fn damage_the_fast_paths_miss_is_decoded_the_upstream_way_by_default() {
+    let engine = cpu();
+    for clip in ["damaged-skipped.mp4", "damaged-after-idr.mp4"] {
+        for (tag, sph) in [("s0", 0.0), ("s0.2", 0.2), ("s1", 1.0)] {
+            let h = video::hash_file(&skip_clip(clip), &opts(sph, None), &engine).unwrap();
+            assert_eq!(
+                video::write_vpdq(&h.frames),
+                lines(clip, tag),
+                "{clip} {tag}"
+            );
+            assert_eq!((h.frames_skipped, h.stretches), (0, 1), "{clip} {tag}");
+        }
+    }
+}
+
 #[test]
 fn frame_budget_keeps_what_was_hashed() {
     let engine = cpu();
@@ -581,7 +599,7 @@ fn cli_several_videos_need_out_and_mirror_paths() {
             })
             .collect();
         files.sort();
-        assert_eq!(files.len(), CLIPS.len() + 7, "--jobs {jobs}: {files:?}");
+        assert_eq!(files.len(), CLIPS.len() + 9, "--jobs {jobs}: {files:?}");
         trees.push(files);
     }
     assert_eq!(trees[0], trees[1]);

@@ -47,7 +47,6 @@ impl VideoTask {
             // arrive; a skip plan holds batches back to the end, so the scan decodes every
             // frame (its default, every frame sampled, could not skip anyway).
             skip_unsampled: false,
-            decode_threads: 1,
             ..VpdqOptions::default()
         }
     }
