@@ -36,6 +36,9 @@ def main():
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--n", type=int, default=70)
     ap.add_argument("--keep", metavar="DIR", help="copy each differing damaged file here")
+    ap.add_argument("--vigil-args", default="",
+                    help="more `vigil video hash` options, e.g. the hidden fast paths "
+                         "'--decode-threads 2 --skip-unsampled'")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     skip = HERE / "tests" / "data" / "video" / "skip"
@@ -56,7 +59,8 @@ def main():
             path.write_bytes(b)
             for sph in ("0", "0.2"):
                 v = subprocess.run([args.vigil, "video", "hash", "--seconds-per-hash", sph,
-                                    str(path)], capture_output=True, text=True)
+                                    *args.vigil_args.split(), str(path)],
+                                   capture_output=True, text=True)
                 got = v.stdout if v.returncode == 0 else None
                 p = subprocess.run([sys.executable, "-c", PIP, str(path), sph],
                                    capture_output=True, text=True)

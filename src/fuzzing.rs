@@ -48,6 +48,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("list_jsonl", list_jsonl),
     ("list_build", list_build),
     ("list_vpdq", list_vpdq),
+    ("h264_packets", h264_packets),
     ("index_open", index_open),
     ("index_patch", index_patch),
 ];
@@ -376,6 +377,49 @@ pub fn list_jsonl(data: &[u8]) {
     bytes.extend_from_slice(data);
     let p = parse_and_check(&bytes, &ParseOptions::default());
     assert_eq!(p.format, Some(import::Format::VigilJsonl));
+}
+
+/// The skip plan's reading of H.264 packets (`video::h264`): an `avcC` record (its length in
+/// the first byte), then packets, each behind a 2-byte big-endian length. Any input reads to
+/// facts or to "no plan" without a panic, the same way twice; a packet's picture is only
+/// given for a packet with a slice.
+pub fn h264_packets(data: &[u8]) {
+    use crate::video::h264::{Scanner, avc_config, sequence_holds};
+    let Some((&n, rest)) = data.split_first() else {
+        return;
+    };
+    let (extradata, mut rest) = rest.split_at(usize::from(n).min(rest.len()));
+    let Some(config) = avc_config(extradata) else {
+        return;
+    };
+    let mut packets = Vec::new();
+    while rest.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+        packets.push(&rest[2..2 + len]);
+        rest = &rest[2 + len..];
+    }
+    let read = |packets: &[&[u8]]| {
+        let mut scanner = Scanner::new(&config);
+        let facts: Vec<_> = packets
+            .iter()
+            .map(|p| {
+                let start = scanner.can_start_here();
+                (start, scanner.x264_build(), scanner.packet(p))
+            })
+            .collect();
+        facts
+    };
+    let facts = read(&packets);
+    assert_eq!(facts, read(&packets), "the same packets read differently");
+    let pictures: Option<Vec<_>> = facts.iter().map(|f| f.2.and_then(|p| p.picture)).collect();
+    if let Some(pictures) = pictures {
+        let idr: Vec<bool> = facts.iter().map(|f| f.2.is_some_and(|p| p.idr)).collect();
+        let reference: Vec<bool> = facts.iter().map(|f| f.2.is_some_and(|p| p.reference)).collect();
+        let decoded: Vec<bool> = reference.iter().enumerate().map(|(i, &r)| r || i % 3 == 0).collect();
+        // Timestamps: decoding order with every pair after the first swapped.
+        let pts: Vec<i64> = (0..pictures.len() as i64).map(|i| i ^ i64::from(i > 0)).collect();
+        sequence_holds(&pictures, &idr, &reference, &decoded, &pts);
+    }
 }
 
 /// A vPDQ list file (`vigil index build --vpdq`): upstream lines, a python-threatexchange

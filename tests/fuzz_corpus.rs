@@ -75,6 +75,7 @@ replay_tests!(
     list_jsonl,
     list_build,
     list_vpdq,
+    h264_packets,
     index_open,
     index_patch,
 );

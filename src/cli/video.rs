@@ -59,8 +59,8 @@ pub struct VideoOptions {
     #[arg(long, hide = true)]
     skip_unsampled: bool,
     /// Decode up to N stretches of a video at once, each from an IDR picture
-    /// (`VpdqOptions::decode_threads`): the same lines on intact streams, not exact on some
-    /// damaged files; for timing.
+    /// (`VpdqOptions::decode_threads`; default: the CPUs per video); for timing and
+    /// comparison: the output is the same.
     #[arg(long, hide = true, value_name = "N")]
     decode_threads: Option<usize>,
 }
@@ -88,7 +88,10 @@ impl VideoOptions {
             max_duration,
             frame_threads: self.frame_threads,
             skip_unsampled: self.skip_unsampled,
-            decode_threads: self.decode_threads.unwrap_or(1).max(1),
+            decode_threads: self
+                .decode_threads
+                .unwrap_or(VpdqOptions::default().decode_threads)
+                .max(1),
             ..VpdqOptions::default()
         })
     }
@@ -119,9 +122,9 @@ pub struct HashArgs {
     /// given or walked. Needed for more than one video; without it one video goes to stdout.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Videos hashed at the same time with --out (default: the number of CPUs). Each video
-    /// decodes on one core (upstream's threading), so a folder of videos needs several at
-    /// once to use the machine; the output files are the same.
+    /// Videos hashed at the same time with --out (default: the number of CPUs). A video
+    /// decodes on one core (upstream's threading) unless it can be cut at IDR pictures into
+    /// stretches decoded at once, on the CPUs per video left; the output files are the same.
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
     /// Video files, or folders walked for files.
@@ -318,7 +321,7 @@ fn jsonl_record(path: &Path, result: &Result<VpdqHashes, VideoError>) -> String 
 }
 
 fn run_hash(a: HashArgs) -> anyhow::Result<i32> {
-    let opts = a.video.vpdq()?;
+    let mut opts = a.video.vpdq()?;
     let files = expand(&a.videos)?;
     if files.len() > 1 && a.out.is_none() {
         eprintln!("vigil: video hash: {} videos need --out DIR", files.len());
@@ -335,6 +338,10 @@ fn run_hash(a: HashArgs) -> anyhow::Result<i32> {
         (Some(_), None) => std::thread::available_parallelism().map_or(1, |n| n.get()),
     }
     .min(files.len().max(1));
+    if a.video.decode_threads.is_none() {
+        // The CPUs left to each video decode stretches of it at once.
+        opts.decode_threads = (opts.decode_threads / jobs).max(1);
+    }
     let next = AtomicUsize::new(0);
     let failed = AtomicU64::new(0);
     let write_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);

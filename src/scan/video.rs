@@ -47,6 +47,9 @@ impl VideoTask {
             // arrive; a skip plan holds batches back to the end, so the scan decodes every
             // frame (its default, every frame sampled, could not skip anyway).
             skip_unsampled: false,
+            // The scan decodes several files at once already, and streams matches as batches
+            // arrive, which a plan would hold back to the end.
+            decode_threads: 1,
             ..VpdqOptions::default()
         }
     }

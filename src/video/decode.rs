@@ -21,27 +21,41 @@
 //!   stream's `codecpar` size or the downsample size, rows packed (stride = 3 × width, as
 //!   `av_frame_get_buffer(…, 1)`).
 //!
-//! **Skipping unsampled frames** ([`VpdqOptions::skip_unsampled`]). When only every
-//! `frame_mod`-th frame is hashed, most of the time goes to decoding frames nobody looks at.
-//! A frame no other frame references (an H.264 picture with `nal_ref_idc = 0`) can be left
-//! undecoded without changing any other frame's pixels: FFmpeg's `skip_frame =
-//! AVDISCARD_NONREF`, set per packet (frame threads copy it from the user context at every
-//! packet). What that loses is the count: upstream numbers frames by the decoder's output
-//! count, and a skipped frame is never output. So the numbers come from a demux-only pass
-//! first ([`Source::skip_plan`]): if every packet of the stream has a timestamp, the
-//! timestamps are distinct, and the first packet is a key frame, the decoder outputs one
-//! frame per packet in timestamp order, so a frame's number is its timestamp's rank. Each
-//! packet whose rank is sampled is decoded in full. While decoding, every one of these must
-//! hold, or the run stops with [`RunEnd::replan`] set and the caller decodes the whole video
-//! again without skipping:
-//! - the packets read are the planned ones (same count, same timestamps, same order);
-//! - every output frame carries one of the planned timestamps, in increasing order, with
-//!   no decode error flags;
-//! - every sampled frame is output.
+//! **The plan** ([`Source::skip_plan`]). For H.264 in MP4 or Matroska (length-prefixed
+//! packets) on stream 0, without a frame budget, a demux-only pass reads every packet first.
+//! If every packet has a timestamp, the timestamps are distinct, the first packet is a key
+//! frame, every packet holds one picture whose slice headers can be followed, and the stream
+//! declares a reorder depth (`has_b_frames`) at least the one its packets need, the decoder
+//! outputs one frame per packet in timestamp order, so a frame's number is its timestamp's
+//! rank. The frame numbers and picture order counts in the slice headers must agree
+//! ([`h264::sequence_holds`]). With the numbers known, two things become possible:
 //!
-//! Only used for H.264 on stream 0 (the end-of-stream flush reaches only stream 0, so
-//! elsewhere upstream never outputs the last frames), without a frame budget, and when a
-//! frame is sampled less often than every frame.
+//! - **Stretches decoded at once** ([`VpdqOptions::decode_threads`]). An IDR picture empties
+//!   the decoder's reference buffer, so a decoder that starts there, given the parameter sets
+//!   and x264 version the earlier packets left behind ([`h264::Scanner`]), decodes the same
+//!   pictures as one that read the stream from its start. The stream is cut at IDR pictures
+//!   that every earlier packet precedes in timestamp order into stretches of about equal
+//!   size, each decoded on its own thread; each stretch's frames are numbered from the plan.
+//! - **Skipping unsampled frames** ([`VpdqOptions::skip_unsampled`], off by default). A
+//!   frame no other frame references (`nal_ref_idc = 0`) can be left undecoded without
+//!   changing any other frame's pixels: FFmpeg's `skip_frame = AVDISCARD_NONREF`, set per
+//!   packet. FFmpeg then never reads the skipped pictures, so damage in one that upstream's
+//!   decoder acts on goes unseen (see the option).
+//!
+//! A planned run is a fast run ([`open`]'s `optimistic`): `AV_EF_EXPLODE`, and H.264 error
+//! concealment switched on. Upstream's slice threads switch concealment off, so macroblocks a
+//! damaged picture's slices never reached keep the pixels of whatever picture the buffer held
+//! before, which depend on every picture decoded earlier; with concealment on, FFmpeg finds
+//! them and flags the picture. While decoding, every one of these must hold, or the run stops
+//! with [`RunEnd::replan`] set (and any other stretch with it), and the caller decodes the
+//! whole video again upstream's way, in one go:
+//! - the packets read are the planned ones (same count, same timestamps, same order);
+//! - every output frame carries the timestamp of a packet of its stretch that the plan
+//!   decodes, in increasing order, without decode error flags or an error from the decoder;
+//! - every such packet's frame is output (so every sampled frame is);
+//! - the decoder ends with the reorder depth it started with (H.264 grows it on pictures
+//!   that arrive later than it allowed for, and what it outputs on the way depends on what it
+//!   saw before).
 //!
 //! The file is opened by vigil (`O_NOFOLLOW | O_NONBLOCK`, regular files only) and handed to
 //! FFmpeg as custom I/O, with `protocol_whitelist` set so no demuxer (HLS, concat, …) can open
@@ -239,24 +253,37 @@ pub(crate) fn open(
     ctx.set_parameters(params)
         .map_err(|e| VideoError::Open(ff_err(e)))?;
     let caps = codec.capabilities();
-    if x264_build != -1 {
+    let set_option = |ctx: &mut ff::codec::Context, name: &CStr, value: i64| {
         // SAFETY: the context was allocated for `codec`, so `priv_data` holds the decoder's
-        // options; av_opt_set_int finds the named one (or fails) and stores an int.
-        let ok = unsafe {
-            ffi::av_opt_set_int(
-                (*ctx.as_mut_ptr()).priv_data,
-                c"x264_build".as_ptr(),
-                i64::from(x264_build),
-                0,
-            )
-        } == 0;
-        if !ok {
-            return Err(VideoError::Open("cannot set x264_build".into()));
+        // options (or is null, which av_opt_set_int refuses); it finds the named one (or
+        // fails) and stores an int.
+        let ok =
+            unsafe { ffi::av_opt_set_int((*ctx.as_mut_ptr()).priv_data, name.as_ptr(), value, 0) };
+        if ok == 0 {
+            Ok(())
+        } else {
+            Err(VideoError::Open(format!(
+                "cannot set {}",
+                name.to_string_lossy()
+            )))
         }
+    };
+    if x264_build != -1 {
+        set_option(&mut ctx, c"x264_build", i64::from(x264_build))?;
     }
     if optimistic {
         // SAFETY: the context is not open yet; setting a flag field.
         unsafe { (*ctx.as_mut_ptr()).err_recognition |= ffi::AV_EF_EXPLODE };
+        if codec_id == ff::codec::Id::H264 {
+            // Upstream's slice threads switch H.264's error concealment off, so the
+            // macroblocks of a damaged picture that no slice decoded keep whatever the
+            // picture buffer held before: pixels of an earlier picture, which depend on
+            // every picture decoded so far. A fast run decodes another set of pictures (a
+            // stretch, or with some skipped), so it cannot reproduce them. Concealment on
+            // finds those macroblocks and flags the picture (any damage ends a fast run),
+            // and changes no pixel of a picture decoded whole.
+            set_option(&mut ctx, c"enable_er", 1)?;
+        }
     }
     if optimistic
         && opts.frame_threads
@@ -464,6 +491,8 @@ impl Source {
         let mut scanner = h264::Scanner::new(&h264::avc_config(extradata)?);
         let mut pts = Vec::new();
         let mut reference = Vec::new();
+        let mut pictures = Vec::new();
+        let mut idr_flags = Vec::new();
         let mut cost = Vec::new();
         // IDR packets a fresh decoder could start at, with its `x264_build`.
         let mut idr = Vec::new();
@@ -493,6 +522,9 @@ impl Source {
             }
             pts.push(packet.pts()?);
             reference.push(facts.reference);
+            // A picture whose slice headers cannot be followed: no plan.
+            pictures.push(facts.picture?);
+            idr_flags.push(facts.idr);
             cost.push(packet.size() as u64);
         }
         let mut sorted = pts.clone();
@@ -523,6 +555,9 @@ impl Source {
             if !decoded[i] {
                 cost[i] = 0;
             }
+        }
+        if !h264::sequence_holds(&pictures, &idr_flags, &reference, &decoded, &pts) {
+            return None;
         }
         // A stretch may start at packet k only if every earlier packet is shown earlier, so
         // that its frames are numbered k, k + 1, … whatever the others do.

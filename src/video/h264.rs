@@ -111,6 +111,170 @@ fn ue(data: &[u8], pos: &mut usize) -> Option<u32> {
     u32::try_from(v - 1).ok()
 }
 
+/// `n` bits at bit `pos` of `data`, as an unsigned number; advances `pos`.
+fn bits(data: &[u8], pos: &mut usize, n: u32) -> Option<u32> {
+    let mut v = 0u32;
+    for _ in 0..n {
+        let b = u32::from(data.get(*pos / 8)? >> (7 - *pos % 8) & 1);
+        v = (v << 1) | b;
+        *pos += 1;
+    }
+    Some(v)
+}
+
+/// Signed Exp-Golomb code.
+fn se(data: &[u8], pos: &mut usize) -> Option<i32> {
+    let k = ue(data, pos)?;
+    let magnitude = i32::try_from(k.div_ceil(2)).ok()?;
+    Some(if k % 2 == 1 { magnitude } else { -magnitude })
+}
+
+/// The SPS fields a slice header's first fields depend on (§7.3.2.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sps {
+    separate_colour_plane: bool,
+    log2_max_frame_num: u32,
+    poc_type: u32,
+    log2_max_poc_lsb: u32,
+    frame_mbs_only: bool,
+}
+
+fn parse_sps(nal: &[u8]) -> Option<Sps> {
+    let d = rbsp(nal);
+    let profile = *d.first()?;
+    let mut pos = 24;
+    ue(&d, &mut pos)?; // seq_parameter_set_id
+    let mut separate_colour_plane = false;
+    if [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135].contains(&profile) {
+        let chroma_format_idc = ue(&d, &mut pos)?;
+        if chroma_format_idc == 3 {
+            separate_colour_plane = bits(&d, &mut pos, 1)? == 1;
+        }
+        ue(&d, &mut pos)?; // bit_depth_luma_minus8
+        ue(&d, &mut pos)?; // bit_depth_chroma_minus8
+        bits(&d, &mut pos, 1)?; // qpprime_y_zero_transform_bypass_flag
+        if bits(&d, &mut pos, 1)? == 1 {
+            let lists = if chroma_format_idc == 3 { 12 } else { 8 };
+            for i in 0..lists {
+                if bits(&d, &mut pos, 1)? == 1 {
+                    let size = if i < 6 { 16 } else { 64 };
+                    let (mut last, mut next) = (8i32, 8i32);
+                    for _ in 0..size {
+                        if next != 0 {
+                            next = (last + se(&d, &mut pos)? + 256).rem_euclid(256);
+                        }
+                        if next != 0 {
+                            last = next;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let log2_max_frame_num = ue(&d, &mut pos)?.checked_add(4).filter(|&v| v <= 16)?;
+    let poc_type = ue(&d, &mut pos)?;
+    let log2_max_poc_lsb = match poc_type {
+        0 => ue(&d, &mut pos)?.checked_add(4).filter(|&v| v <= 16)?,
+        2 => 0,
+        // Type 1 (a cycle of offsets) is not followed here.
+        _ => return None,
+    };
+    ue(&d, &mut pos)?; // max_num_ref_frames
+    bits(&d, &mut pos, 1)?; // gaps_in_frame_num_value_allowed_flag
+    ue(&d, &mut pos)?; // pic_width_in_mbs_minus1
+    ue(&d, &mut pos)?; // pic_height_in_map_units_minus1
+    let frame_mbs_only = bits(&d, &mut pos, 1)? == 1;
+    Some(Sps {
+        separate_colour_plane,
+        log2_max_frame_num,
+        poc_type,
+        log2_max_poc_lsb,
+        frame_mbs_only,
+    })
+}
+
+/// The PPS fields a slice header's first fields depend on (§7.3.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pps {
+    sps_id: u32,
+    bottom_field_pic_order_in_frame_present: bool,
+}
+
+fn parse_pps(nal: &[u8]) -> Option<Pps> {
+    let d = rbsp(nal);
+    let mut pos = 0;
+    ue(&d, &mut pos)?; // pic_parameter_set_id
+    let sps_id = ue(&d, &mut pos)?;
+    bits(&d, &mut pos, 1)?; // entropy_coding_mode_flag
+    let bottom_field_pic_order_in_frame_present = bits(&d, &mut pos, 1)? == 1;
+    Some(Pps {
+        sps_id,
+        bottom_field_pic_order_in_frame_present,
+    })
+}
+
+/// A picture's place in the frame-number and picture-order sequences, from its slice
+/// headers (§7.3.3; every slice of the packet agrees, or there is no picture).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Picture {
+    /// `frame_num`.
+    pub(crate) frame_num: u32,
+    /// `1 << log2_max_frame_num`.
+    pub(crate) max_frame_num: u32,
+    /// Picture order count type (0 or 2).
+    pub(crate) poc_type: u32,
+    /// `pic_order_cnt_lsb` (type 0).
+    pub(crate) poc_lsb: u32,
+    /// `1 << log2_max_pic_order_cnt_lsb` (type 0).
+    pub(crate) max_poc_lsb: u32,
+    /// `delta_pic_order_cnt_bottom` (type 0, 0 when absent).
+    pub(crate) delta_bottom: i32,
+}
+
+/// The first fields of a slice header: `(first_mb_in_slice, picture)`; `None` for a field
+/// picture, a header that cannot be read, or a PPS or SPS not held.
+fn slice_header(nal: &[u8], pps: &[(u32, Pps)], sps: &[(u32, Sps)]) -> Option<(u32, Picture)> {
+    let d = rbsp(nal);
+    let idr = nal.first()? & 0x1f == 5;
+    let mut pos = 0;
+    let first_mb = ue(&d, &mut pos)?;
+    if ue(&d, &mut pos)? > 9 {
+        return None;
+    }
+    let pps_id = ue(&d, &mut pos)?;
+    let p = pps.iter().find(|(id, _)| *id == pps_id)?.1;
+    let s = sps.iter().find(|(id, _)| *id == p.sps_id)?.1;
+    if s.separate_colour_plane {
+        bits(&d, &mut pos, 2)?;
+    }
+    let frame_num = bits(&d, &mut pos, s.log2_max_frame_num)?;
+    if !s.frame_mbs_only && bits(&d, &mut pos, 1)? == 1 {
+        // field_pic_flag: fields pair up across slices and packets; not followed here.
+        return None;
+    }
+    if idr {
+        ue(&d, &mut pos)?; // idr_pic_id
+    }
+    let (mut poc_lsb, mut delta_bottom) = (0, 0);
+    if s.poc_type == 0 {
+        poc_lsb = bits(&d, &mut pos, s.log2_max_poc_lsb)?;
+        if p.bottom_field_pic_order_in_frame_present {
+            delta_bottom = se(&d, &mut pos)?;
+        }
+    }
+    Some((
+        first_mb,
+        Picture {
+            frame_num,
+            max_frame_num: 1 << s.log2_max_frame_num,
+            poc_type: s.poc_type,
+            poc_lsb,
+            max_poc_lsb: 1 << s.log2_max_poc_lsb,
+            delta_bottom,
+        },
+    ))
+}
+
 /// `(nal_unit_type, id)` of an SPS (id after `profile_idc`, the constraint flags and
 /// `level_idc`) or a PPS (its first field).
 fn set_key(nal: &[u8]) -> Option<(u8, u32)> {
@@ -200,6 +364,109 @@ fn sei(nal: &[u8]) -> SeiFacts {
     facts
 }
 
+/// The SPSs and PPSs a decoder holds, by id.
+type HeldSets = (Vec<(u32, Sps)>, Vec<(u32, Pps)>);
+
+/// Apply an SPS or PPS to the held sets (replacing one of the same id), or forget them all
+/// if it cannot be read.
+fn read_set(sets: &mut Option<HeldSets>, nal: &[u8]) {
+    let Some((sps, pps)) = sets else { return };
+    let ok = match set_key(nal) {
+        Some((7, id)) => parse_sps(nal).map(|s| {
+            sps.retain(|(i, _)| *i != id);
+            sps.push((id, s));
+        }),
+        Some((8, id)) => parse_pps(nal).map(|p| {
+            pps.retain(|(i, _)| *i != id);
+            pps.push((id, p));
+        }),
+        _ => None,
+    };
+    if ok.is_none() {
+        *sets = None;
+    }
+}
+
+/// Whether a decoder that reads only the pictures marked `decoded` sees the same frame-number
+/// and picture-order sequences, as far as they steer it, as one that reads every picture:
+/// - frame numbers: each picture's is its predecessor's or one more (modulo its maximum), an
+///   IDR picture's 0, in the whole sequence and in the decoded one (FFmpeg fills any other
+///   step with made-up reference pictures, which the two decoders would make differently);
+/// - picture order (output order): within each IDR period, ordering the pictures by order
+///   count orders them by timestamp, so a skipped picture's order count cannot make the
+///   full decoder output, hold back or drop a picture differently. Type 0 follows §8.2.1.1
+///   (`prevPicOrderCntMsb/Lsb` from the previous reference picture); type 2 outputs in
+///   decoding order, so the timestamps must rise in it.
+///
+/// `pictures[i]`, `idr[i]`, `reference[i]`, `decoded[i]`, `pts[i]`: packet `i` in decoding
+/// order.
+pub(crate) fn sequence_holds(
+    pictures: &[Picture],
+    idr: &[bool],
+    reference: &[bool],
+    decoded: &[bool],
+    pts: &[i64],
+) -> bool {
+    let steps_ok = |only_decoded: bool| {
+        let mut prev: Option<u32> = None;
+        for (i, p) in pictures.iter().enumerate() {
+            if only_decoded && !decoded[i] {
+                continue;
+            }
+            let ok = if idr[i] {
+                p.frame_num == 0
+            } else {
+                prev.is_some_and(|q| p.frame_num == q || p.frame_num == (q + 1) % p.max_frame_num)
+            };
+            if !ok {
+                return false;
+            }
+            prev = Some(p.frame_num);
+        }
+        true
+    };
+    if !steps_ok(false) || !steps_ok(true) {
+        return false;
+    }
+    // (timestamp, order count) of each picture of the current IDR period.
+    let mut period: Vec<(i64, i64)> = Vec::new();
+    let period_ok = |period: &mut Vec<(i64, i64)>| {
+        period.sort_unstable();
+        period.windows(2).all(|w| w[0].1 < w[1].1)
+    };
+    let (mut prev_msb, mut prev_lsb) = (0i64, 0i64);
+    for (i, p) in pictures.iter().enumerate() {
+        if idr[i] {
+            if !period_ok(&mut period) {
+                return false;
+            }
+            period.clear();
+            (prev_msb, prev_lsb) = (0, 0);
+        }
+        let poc = match p.poc_type {
+            0 => {
+                let (lsb, max) = (i64::from(p.poc_lsb), i64::from(p.max_poc_lsb));
+                let msb = if lsb < prev_lsb && prev_lsb - lsb >= max / 2 {
+                    prev_msb + max
+                } else if lsb > prev_lsb && lsb - prev_lsb > max / 2 {
+                    prev_msb - max
+                } else {
+                    prev_msb
+                };
+                if reference[i] {
+                    (prev_msb, prev_lsb) = (msb, lsb);
+                }
+                let top = msb + lsb;
+                top.min(top + i64::from(p.delta_bottom))
+            }
+            // Type 2: output in decoding order.
+            _ => period.len() as i64,
+        };
+        period.push((pts[i], poc));
+    }
+    period_ok(&mut period)
+}
+
 /// One packet's facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PacketFacts {
@@ -208,6 +475,9 @@ pub(crate) struct PacketFacts {
     pub(crate) reference: bool,
     /// Every slice is an IDR slice (type 5), and there is at least one.
     pub(crate) idr: bool,
+    /// Where the picture stands in the frame-number and picture-order sequences; `None` if
+    /// its slice headers cannot be read or disagree (see [`sequence_holds`]).
+    pub(crate) picture: Option<Picture>,
 }
 
 /// Reads a stream's packets in decode order and says where a fresh decoder may start.
@@ -220,6 +490,9 @@ pub(crate) struct Scanner {
     tainted: bool,
     /// What FFmpeg's `x264_build` is after the packets so far (`-1`: none seen).
     x264_build: i32,
+    /// The parameter sets a decoder holds now, as far as slice headers need them; `None`
+    /// once one could not be read.
+    sets: Option<HeldSets>,
 }
 
 impl Scanner {
@@ -228,7 +501,9 @@ impl Scanner {
     pub(crate) fn new(config: &AvcConfig) -> Scanner {
         let mut fresh: Vec<((u8, u32), Vec<u8>)> = Vec::new();
         let mut tainted = false;
+        let mut sets = Some((Vec::new(), Vec::new()));
         for nal in &config.sets {
+            read_set(&mut sets, nal);
             match set_key(nal) {
                 Some(key) if !fresh.iter().any(|(k, _)| *k == key) => {
                     fresh.push((key, nal.clone()));
@@ -241,6 +516,7 @@ impl Scanner {
             fresh,
             tainted,
             x264_build: -1,
+            sets,
         }
     }
 
@@ -263,6 +539,9 @@ impl Scanner {
         let mut slices = 0;
         let mut idr_slices = 0;
         let mut reference = false;
+        // The first slice's header, and the last slice's first macroblock.
+        let mut picture: Option<Option<Picture>> = None;
+        let mut last_mb = 0;
         for nal in nals {
             let header = nal[0];
             if header & 0x80 != 0 {
@@ -274,6 +553,23 @@ impl Scanner {
                     slices += 1;
                     idr_slices += usize::from(kind == 5);
                     reference |= header & 0x60 != 0;
+                    let this = self
+                        .sets
+                        .as_ref()
+                        .and_then(|(sps, pps)| slice_header(nal, pps, sps));
+                    picture = Some(match (picture, this) {
+                        // The first slice starts the picture at macroblock 0.
+                        (None, Some((0, pic))) => {
+                            last_mb = 0;
+                            Some(pic)
+                        }
+                        // Later slices follow in order and agree on the picture.
+                        (Some(Some(first)), Some((mb, pic))) if mb > last_mb && pic == first => {
+                            last_mb = mb;
+                            Some(first)
+                        }
+                        _ => None,
+                    });
                 }
                 6 => {
                     let facts = sei(nal);
@@ -282,16 +578,15 @@ impl Scanner {
                         self.x264_build = b;
                     }
                 }
-                7 | 8 => match set_key(nal) {
-                    Some(key) => {
-                        let same = self
-                            .fresh
+                7 | 8 => {
+                    read_set(&mut self.sets, nal);
+                    let same = set_key(nal).is_some_and(|key| {
+                        self.fresh
                             .iter()
-                            .any(|(k, bytes)| *k == key && bytes.as_slice() == nal);
-                        self.tainted |= !same;
-                    }
-                    None => self.tainted = true,
-                },
+                            .any(|(k, bytes)| *k == key && bytes.as_slice() == nal)
+                    });
+                    self.tainted |= !same;
+                }
                 // Access unit delimiter, end of sequence, end of stream, filler.
                 9..=12 => {}
                 _ => self.tainted = true,
@@ -300,6 +595,7 @@ impl Scanner {
         (slices > 0).then_some(PacketFacts {
             reference,
             idr: idr_slices == slices,
+            picture: picture.flatten(),
         })
     }
 }
@@ -343,6 +639,161 @@ mod tests {
         nal
     }
 
+    /// Bytes from a string of '0'/'1' (other characters ignored), zero-padded.
+    fn bitstring(header: u8, text: &str) -> Vec<u8> {
+        let bits: Vec<u8> = text
+            .bytes()
+            .filter(|b| b"01".contains(b))
+            .map(|b| b - b'0')
+            .collect();
+        let mut out = vec![header];
+        for chunk in bits.chunks(8) {
+            let mut byte = 0u8;
+            for (i, b) in chunk.iter().enumerate() {
+                byte |= b << (7 - i);
+            }
+            out.push(byte);
+        }
+        out
+    }
+
+    /// Baseline SPS id 0: 4-bit frame_num, order count type 0 with a 6-bit lsb, frames only.
+    fn baseline_sps() -> Vec<u8> {
+        let mut nal = vec![0x67, 66, 0, 30];
+        nal.extend_from_slice(&bitstring(0, "1 1 1 011 010 0 1 1 1 1 0 0 1")[1..]);
+        nal
+    }
+
+    /// A slice of PPS 0: (nal header, first_mb, frame_num, lsb).
+    fn slice(header: u8, first_mb: &str, frame_num: &str, lsb: &str) -> Vec<u8> {
+        let idr_pic_id = if header & 0x1f == 5 { "1" } else { "" };
+        bitstring(
+            header,
+            &format!("{first_mb} 00110 1 {frame_num} {idr_pic_id} {lsb} 1"),
+        )
+    }
+
+    #[test]
+    fn reads_frame_numbers_and_order_counts_from_slice_headers() {
+        let sps = baseline_sps();
+        let pps = bitstring(0x68, "1 1 0 0 1");
+        let mut s = Scanner::new(&AvcConfig {
+            length_size: 4,
+            sets: vec![sps, pps],
+        });
+        let want = |frame_num, poc_lsb| Picture {
+            frame_num,
+            max_frame_num: 16,
+            poc_type: 0,
+            poc_lsb,
+            max_poc_lsb: 64,
+            delta_bottom: 0,
+        };
+        let idr = s
+            .packet(&packet(&[&slice(0x65, "1", "0000", "000000")]))
+            .unwrap();
+        assert_eq!(idr.picture, Some(want(0, 0)));
+        // Two slices of one picture: the second starts at macroblock 3 (ue 010 0 = 3).
+        let two = packet(&[
+            &slice(0x41, "1", "0001", "000110"),
+            &slice(0x41, "00100", "0001", "000110"),
+        ]);
+        assert_eq!(s.packet(&two).unwrap().picture, Some(want(1, 6)));
+        // Slices that disagree, or a second picture starting at macroblock 0: no picture.
+        let bad = packet(&[
+            &slice(0x41, "1", "0010", "001000"),
+            &slice(0x41, "00100", "0011", "001000"),
+        ]);
+        assert_eq!(s.packet(&bad).unwrap().picture, None);
+        let again = packet(&[
+            &slice(0x41, "1", "0010", "001000"),
+            &slice(0x41, "1", "0010", "001000"),
+        ]);
+        assert_eq!(s.packet(&again).unwrap().picture, None);
+        // A PPS naming an SPS that is not held.
+        let mut s = Scanner::new(&AvcConfig {
+            length_size: 4,
+            sets: vec![baseline_sps(), bitstring(0x68, "1 010 0 0 1")],
+        });
+        assert_eq!(
+            s.packet(&packet(&[&slice(0x65, "1", "0000", "000000")]))
+                .unwrap()
+                .picture,
+            None
+        );
+    }
+
+    #[test]
+    fn frame_number_steps_and_order_counts_must_agree_with_the_timestamps() {
+        let pic = |frame_num, poc_lsb| Picture {
+            frame_num,
+            max_frame_num: 16,
+            poc_type: 0,
+            poc_lsb,
+            max_poc_lsb: 64,
+            delta_bottom: 0,
+        };
+        // I0 P3 b1 b2 P6 b4 b5 in decoding order (order counts twice the display index).
+        let pics = [
+            pic(0, 0),
+            pic(1, 6),
+            pic(2, 2),
+            pic(2, 4),
+            pic(2, 12),
+            pic(3, 8),
+            pic(3, 10),
+        ];
+        let idr = [true, false, false, false, false, false, false];
+        let reference = [true, true, false, false, true, false, false];
+        let pts = [0, 3, 1, 2, 6, 4, 5];
+        let all = [true; 7];
+        let refs_only = reference;
+        assert!(sequence_holds(&pics, &idr, &reference, &all, &pts));
+        assert!(sequence_holds(&pics, &idr, &reference, &refs_only, &pts));
+        // A skipped picture whose frame number jumps (FFmpeg would make up pictures).
+        let mut jump = pics;
+        jump[2].frame_num = 7;
+        assert!(!sequence_holds(&jump, &idr, &reference, &refs_only, &pts));
+        // A skipped picture whose order count puts it after the next P-picture.
+        let mut late = pics;
+        late[3].poc_lsb = 14;
+        assert!(!sequence_holds(&late, &idr, &reference, &refs_only, &pts));
+        // Steps of one between pictures, but of two between the decoded ones.
+        let mut steps = pics;
+        steps[3].frame_num = 3;
+        steps[4].frame_num = 3;
+        steps[5].frame_num = 4;
+        steps[6].frame_num = 4;
+        assert!(sequence_holds(&steps, &idr, &reference, &all, &pts));
+        assert!(!sequence_holds(&steps, &idr, &reference, &refs_only, &pts));
+        // An IDR picture with a frame number other than 0.
+        let mut first = pics;
+        first[0].frame_num = 1;
+        assert!(!sequence_holds(&first, &idr, &reference, &all, &pts));
+        // Order counts wrap at 64: I 0, P 24, b 12, P 48, b 36, P 8 (72 after the wrap),
+        // b 60 (its msb from the P before it: 60 is below 72).
+        let wrap = [
+            pic(0, 0),
+            pic(1, 24),
+            pic(2, 12),
+            pic(2, 48),
+            pic(3, 36),
+            pic(3, 8),
+            pic(4, 60),
+        ];
+        let wrap_idr = [true, false, false, false, false, false, false];
+        let wrap_ref = [true, true, false, true, false, true, false];
+        let wrap_pts = [0, 2, 1, 4, 3, 6, 5];
+        assert!(sequence_holds(
+            &wrap, &wrap_idr, &wrap_ref, &[true; 7], &wrap_pts
+        ));
+        // Read without the wrap, the last P-picture would come before the b-picture after it.
+        let unwrapped = [0, 2, 1, 4, 3, 5, 6];
+        assert!(!sequence_holds(
+            &wrap, &wrap_idr, &wrap_ref, &[true; 7], &unwrapped
+        ));
+    }
+
     #[test]
     fn reads_the_avcc_record() {
         let c = config();
@@ -384,13 +835,7 @@ mod tests {
                 &[0x65, 0x88],
             ]))
             .unwrap();
-        assert_eq!(
-            f,
-            PacketFacts {
-                reference: true,
-                idr: true
-            }
-        );
+        assert!(f.reference && f.idr);
         assert_eq!(s.x264_build(), 157);
         // A non-reference P/B slice, then the same parameter sets again in-band.
         let f = s.packet(&packet(&[&[0x01, 0x9a]])).unwrap();

@@ -19,7 +19,7 @@
 //! process for that (see `ARCHITECTURE.md`).
 
 mod decode;
-mod h264;
+pub(crate) mod h264;
 mod sniff;
 pub mod vpdq;
 
@@ -73,19 +73,17 @@ pub struct VpdqOptions {
     /// from a demux-only pass over the packets (see `decode.rs` for the checks, any of which
     /// failing decodes the video again frame by frame). **Off by default: not exact on some
     /// damaged files.** The lines are the same on intact streams, but FFmpeg never reads a
-    /// skipped picture, so damage in one goes unseen, where upstream's decoder acts on it
-    /// (seen: a 4-byte change in a non-reference picture gave 3 of 20 sampled frames other
-    /// hashes than pip vpdq; `scripts/compare-vpdq-damaged.py --seed 23`).
+    /// skipped picture, so damage in one goes unseen where upstream's decoder acts on it:
+    /// a slice header FFmpeg rejects makes upstream fail the whole video, which vigil then
+    /// hashes (6 of 3,000 randomly damaged files, `scripts/compare-vpdq-damaged.py`).
+    /// Frame numbers and picture order counts of skipped pictures are checked; the rest of
+    /// their headers is not.
     pub skip_unsampled: bool,
     /// Decode up to this many stretches of the video at once, each from an IDR picture by a
     /// decoder of its own (H.264 in MP4 or Matroska on stream 0, no frame budget; see
-    /// `decode.rs` for when a stretch may start and what each run checks). Every frame is
-    /// still decoded. **Default 1 (one decoder, upstream's way): not exact on some damaged
-    /// files.** The lines are the same on intact streams, but a 16-byte change in the
-    /// P-picture after an IDR picture, which FFmpeg reported nowhere, decoded to other pixels
-    /// in a decoder that started at that IDR picture than in one that read the stream from
-    /// the start (38 of 100 frames differ from pip vpdq; `scripts/compare-vpdq-damaged.py
-    /// --seed 5 --n 300`, with 2).
+    /// `decode.rs` for when a stretch may start and what each run checks), every frame still
+    /// decoded. The lines are the same for any value; 1 decodes in one go, upstream's way.
+    /// Default: the number of CPUs.
     pub decode_threads: usize,
 }
 
@@ -111,7 +109,7 @@ impl Default for VpdqOptions {
             frame_threads: false,
             also_seconds_per_hash: None,
             skip_unsampled: false,
-            decode_threads: 1,
+            decode_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
