@@ -414,10 +414,19 @@ pub fn h264_packets(data: &[u8]) {
     let pictures: Option<Vec<_>> = facts.iter().map(|f| f.2.and_then(|p| p.picture)).collect();
     if let Some(pictures) = pictures {
         let idr: Vec<bool> = facts.iter().map(|f| f.2.is_some_and(|p| p.idr)).collect();
-        let reference: Vec<bool> = facts.iter().map(|f| f.2.is_some_and(|p| p.reference)).collect();
-        let decoded: Vec<bool> = reference.iter().enumerate().map(|(i, &r)| r || i % 3 == 0).collect();
+        let reference: Vec<bool> = facts
+            .iter()
+            .map(|f| f.2.is_some_and(|p| p.reference))
+            .collect();
+        let decoded: Vec<bool> = reference
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| r || i % 3 == 0)
+            .collect();
         // Timestamps: decoding order with every pair after the first swapped.
-        let pts: Vec<i64> = (0..pictures.len() as i64).map(|i| i ^ i64::from(i > 0)).collect();
+        let pts: Vec<i64> = (0..pictures.len() as i64)
+            .map(|i| i ^ i64::from(i > 0))
+            .collect();
         sequence_holds(&pictures, &idr, &reference, &decoded, &pts);
     }
 }

@@ -384,6 +384,12 @@ fn check_pixels(width: u32, height: u32, opts: &VpdqOptions) -> Result<(), Video
     Ok(())
 }
 
+/// Bytes past the packed RGB24 rows that `sws_scale` may write to: its SIMD output loops
+/// store whole vectors past the last pixel (valgrind saw 8 bytes past a 1080×1080 frame).
+/// Upstream converts into `av_frame_get_buffer(…, 1)` frames, which FFmpeg pads by
+/// `16 + STRIDE_ALIGN - 1` bytes; this is more than that.
+pub(crate) const SWS_PADDING: usize = 256;
+
 /// An `SwsContext` for one source geometry, freed on drop.
 struct Scaler {
     ctx: *mut ffi::SwsContext,
@@ -590,9 +596,10 @@ impl Source {
         })
     }
 
-    /// Decode to the end (or a budget). For each selected frame, `target(frame_number)`
-    /// returns a buffer of `3 × width × height` bytes that receives the RGB24 pixels, then
-    /// `done(frame_number, buffer)` takes it back.
+    /// Decode to the end (or a budget). For each selected frame, `target()` returns a buffer
+    /// (resized here to `3 × width × height + SWS_PADDING` bytes) whose first
+    /// `3 × width × height` bytes receive the RGB24 pixels, then `done(frame_number, buffer)`
+    /// takes it back.
     pub(crate) fn run(
         &mut self,
         opts: &VpdqOptions,
@@ -699,7 +706,10 @@ impl Source {
                     }
                     let s = scaler.as_ref().expect("scaler just made");
                     let mut buf = target();
-                    debug_assert_eq!(buf.len(), 3 * dst_w as usize * dst_h as usize);
+                    let packed = 3 * dst_w as usize * dst_h as usize;
+                    // The hashed pixels are the first `packed` bytes; swscale may write into
+                    // the padding after them.
+                    buf.resize(packed + SWS_PADDING, 0);
                     let dst_data = [
                         buf.as_mut_ptr(),
                         ptr::null_mut(),
@@ -709,7 +719,8 @@ impl Source {
                     let dst_stride = [3 * dst_w as i32, 0, 0, 0];
                     // SAFETY: the scaler was made for exactly this frame's width, height and
                     // format, so it reads `fh` rows of the frame's own planes; it writes
-                    // `dst_h` rows of `3 × dst_w` bytes into `buf`, which holds that many.
+                    // `dst_h` rows of `3 × dst_w` bytes into `buf`, which holds that many and
+                    // `SWS_PADDING` more for its vector stores past the last pixel.
                     let rows = unsafe {
                         let f = frame.as_ptr();
                         ffi::sws_scale(

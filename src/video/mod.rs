@@ -465,7 +465,7 @@ fn decode_and_hash(
             || {
                 pool_rx
                     .try_recv()
-                    .unwrap_or_else(|_| vec![0u8; frame_bytes])
+                    .unwrap_or_else(|_| vec![0u8; frame_bytes + decode::SWS_PADDING])
             },
             |n, buf| {
                 current.numbers.push(n);
@@ -499,7 +499,10 @@ fn decode_and_hash(
                 let views: Vec<ImageView<'_>> = batch
                     .bufs
                     .iter()
-                    .map(|b| ImageView::rgb8(b, w, h, 3 * w as usize).expect("sized buffer"))
+                    .map(|b| {
+                        ImageView::rgb8(&b[..frame_bytes], w, h, 3 * w as usize)
+                            .expect("sized buffer")
+                    })
                     .collect();
                 let outs = engine.hash_batch(&views);
                 let first = frames.len();
