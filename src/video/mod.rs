@@ -75,7 +75,7 @@ pub struct VpdqOptions {
     /// damaged files.** The lines are the same on intact streams, but FFmpeg never reads a
     /// skipped picture, so damage in one goes unseen where upstream's decoder acts on it:
     /// a slice header FFmpeg rejects makes upstream fail the whole video, which vigil then
-    /// hashes (6 of 3,000 randomly damaged files, `scripts/compare-vpdq-damaged.py`).
+    /// hashes (6 of 1,500 randomly damaged files, `scripts/compare-vpdq-damaged.py`).
     /// Frame numbers and picture order counts of skipped pictures are checked; the rest of
     /// their headers is not.
     pub skip_unsampled: bool,
