@@ -164,11 +164,14 @@ impl SkipPlan {
 /// Open `path` and its first video stream.
 ///
 /// `optimistic`: decode the fast way (frame threads where [`VpdqOptions::frame_threads`]
-/// allows, a skip plan if one is set), with FFmpeg's `AV_EF_EXPLODE` so that any damage in
-/// the stream stops the run with [`RunEnd::replan`] instead of being concealed: concealment
-/// under frame threads differs from upstream's slice threads (seen on a damaged H.264 file:
-/// 6 of 20 sampled frames differ). Not optimistic: upstream's own settings (slice threads,
-/// damage concealed).
+/// allows, a plan's stretch if one is set), with FFmpeg's `AV_EF_EXPLODE` and H.264 error
+/// concealment on, so that any damage in the stream, reported or left undecoded, stops the
+/// run with [`RunEnd::replan`]: what damage does to the pixels depends on how, and from
+/// where, the stream was decoded (frame threads conceal it differently from upstream's slice
+/// threads: 6 of 20 sampled frames of a damaged H.264 file differ; slice threads leave it
+/// undecoded, showing an earlier picture's pixels). Not optimistic: upstream's own settings
+/// (slice threads, concealment off with them, damage passed over as upstream's decoder
+/// does).
 ///
 /// `x264_build`: FFmpeg's H.264 `x264_build` option (`-1`, its default, unless this source
 /// decodes a [`Stretch`] of a plan).

@@ -283,10 +283,10 @@ pub fn hash_file_with(
     mut on_batch: impl FnMut(&[VpdqFrame]) + Send,
 ) -> Result<VpdqHashes, VideoError> {
     let start = Instant::now();
-    // The fast way first (unsampled frames skipped, stretches decoded at once; frame threads
-    // if asked for); any damage or departure from the skip plan decodes the video again with
-    // upstream's own settings (see `decode::open`). The plan's demux-only pass needs no
-    // decoder threads.
+    // The fast way first (stretches decoded at once, unsampled frames skipped if asked for;
+    // or frame threads if asked for); any damage or departure from the plan decodes the video
+    // again with upstream's own settings (see `decode::open`). The plan's demux-only pass
+    // needs no decoder threads.
     let plan = if opts.skip_unsampled || opts.decode_threads > 1 {
         decode::open(path, opts, start, false, -1)?.skip_plan(opts)
     } else {
