@@ -392,6 +392,10 @@ fn check_pixels(width: u32, height: u32, opts: &VpdqOptions) -> Result<(), Video
 /// Upstream converts into `av_frame_get_buffer(…, 1)` frames, which FFmpeg pads by
 /// `16 + STRIDE_ALIGN - 1` bytes; this is more than that.
 pub(crate) const SWS_PADDING: usize = 256;
+const _: () = assert!(
+    SWS_PADDING >= 16 + 64 - 1,
+    "at least FFmpeg's own frame padding"
+);
 
 /// An `SwsContext` for one source geometry, freed on drop.
 struct Scaler {
@@ -955,7 +959,69 @@ fn reorder_depth(pts: &[i64], sorted: &[i64]) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::reorder_depth;
+    use super::{SWS_PADDING, Scaler, ff, ffi, ptr, reorder_depth};
+
+    /// `sws_scale` into packed RGB24 writes past the last pixel (8 bytes at 1080×1080 under
+    /// valgrind); the padding after the pixels must hold what it writes, with room to spare:
+    /// the second half of the padding stays as it was, for sizes and both scalings.
+    #[test]
+    fn sws_scale_stays_inside_the_padding() {
+        for (w, h, dst) in [
+            (1080, 1080, None),
+            (1280, 720, None),
+            (97, 65, None),
+            (1920, 1080, Some(128)),
+            (480, 720, Some(33)),
+        ] {
+            let (dw, dh) = dst.map_or((w, h), |n| (n, n));
+            let mut frame = ff::frame::Video::new(ff::format::Pixel::YUV420P, w, h);
+            for plane in 0..3 {
+                for (i, b) in frame.data_mut(plane).iter_mut().enumerate() {
+                    *b = (i * 7 % 251) as u8;
+                }
+            }
+            let key = (
+                w as i32,
+                h as i32,
+                ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i32,
+            );
+            let scaler = Scaler::new(key, dw, dh).expect("a scaler");
+            let packed = 3 * dw as usize * dh as usize;
+            let mut buf = vec![0xa5u8; packed + SWS_PADDING];
+            let dst_data = [
+                buf.as_mut_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            ];
+            let dst_stride = [3 * dw as i32, 0, 0, 0];
+            // SAFETY: the scaler was made for this frame's size and format; `buf` holds the
+            // packed rows plus the padding under test.
+            let rows = unsafe {
+                let f = frame.as_ptr();
+                ffi::sws_scale(
+                    scaler.ctx,
+                    (*f).data.as_ptr() as *const *const u8,
+                    (*f).linesize.as_ptr(),
+                    0,
+                    h as i32,
+                    dst_data.as_ptr(),
+                    dst_stride.as_ptr(),
+                )
+            };
+            assert_eq!(rows, dh as i32, "{w}x{h} to {dw}x{dh}");
+            let past = buf[packed..]
+                .iter()
+                .rposition(|&b| b != 0xa5)
+                .map_or(0, |i| i + 1);
+            eprintln!("{w}x{h} to {dw}x{dh}: sws_scale wrote {past} bytes past the pixels");
+            assert!(
+                buf[packed + SWS_PADDING / 2..].iter().all(|&b| b == 0xa5),
+                "{w}x{h} to {dw}x{dh}: sws_scale wrote more than {} bytes past the pixels",
+                SWS_PADDING / 2
+            );
+        }
+    }
 
     fn depth(pts: &[i64]) -> usize {
         let mut sorted = pts.to_vec();
