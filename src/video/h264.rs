@@ -1,11 +1,13 @@
-//! What the skip plan needs to know about H.264 packets in the `avcC` (length-prefixed)
+//! What the decoding plan needs to know about H.264 packets in the `avcC` (length-prefixed)
 //! layout of MP4 and Matroska, read from the packets' bytes without decoding them
 //! (ITU-T H.264 §7.3–7.4): which packets hold a reference picture, which are IDR pictures,
-//! and what decoder state a packet leaves behind that outlives an IDR picture.
+//! where each picture stands in the frame-number and picture-order sequences
+//! ([`sequence_holds`]), and what decoder state a packet leaves behind that outlives an IDR
+//! picture.
 //!
 //! An IDR picture empties the reference buffer, so the pictures from it to the next IDR can
-//! be decoded by a decoder that never saw the earlier packets ([`super::decode`] does, two
-//! stretches of a video at once). What a decoder keeps across an IDR picture, and which can
+//! be decoded by a decoder that never saw the earlier packets ([`super::decode`] does,
+//! several stretches of a video at once). What a decoder keeps across an IDR picture, and which can
 //! change pixels, is what [`Scanner`] tracks:
 //! - parameter sets (SPS, PPS): a fresh decoder holds the `avcC` record's; a stretch may
 //!   start at an IDR only while every in-band set so far repeated those byte for byte;
