@@ -144,21 +144,23 @@ fn lines(clip: &str, tag: &str) -> String {
     fs::read_to_string(data("skip").join(format!("{clip}.{tag}.txt"))).unwrap()
 }
 
+/// The intact clips of `tests/data/video/skip`, one per frame structure.
+const FRAME_STRUCTURES: [&str; 6] = [
+    "pyramid.mp4",
+    "bframes8.mp4",
+    "opengop.mkv",
+    "vfr.mp4",
+    "nob.mp4",
+    "mbaff.mp4",
+];
+
 /// Decoding stretches from IDR pictures at once, each with a decoder of its own, gives pip
 /// vpdq's lines on every frame structure of `tests/data/video/skip`, at every frame and
 /// sampled; it cuts where there are IDR pictures to cut at, and only there.
 #[test]
 fn stretches_from_idr_pictures_give_the_same_lines() {
     let engine = cpu();
-    let clips = [
-        "pyramid.mp4",
-        "bframes8.mp4",
-        "opengop.mkv",
-        "vfr.mp4",
-        "nob.mp4",
-        "mbaff.mp4",
-    ];
-    for clip in clips {
+    for clip in FRAME_STRUCTURES {
         for (tag, sph) in [("s0", 0.0), ("s0.2", 0.2), ("s1", 1.0)] {
             let want = lines(clip, tag);
             let mut frames = None;
@@ -196,15 +198,7 @@ fn stretches_from_idr_pictures_give_the_same_lines() {
 #[test]
 fn skipping_unsampled_frames_gives_the_same_lines() {
     let engine = cpu();
-    let clips = [
-        "pyramid.mp4",
-        "bframes8.mp4",
-        "opengop.mkv",
-        "vfr.mp4",
-        "nob.mp4",
-        "mbaff.mp4",
-    ];
-    for clip in clips {
+    for clip in FRAME_STRUCTURES {
         for (tag, sph) in [("s0.2", 0.2), ("s1", 1.0)] {
             let want = lines(clip, tag);
             let mut skip = None;

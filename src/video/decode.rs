@@ -21,7 +21,7 @@
 //!   stream's `codecpar` size or the downsample size, rows packed (stride = 3 × width, as
 //!   `av_frame_get_buffer(…, 1)`).
 //!
-//! **The plan** ([`Source::skip_plan`]). For H.264 in MP4 or Matroska (length-prefixed
+//! **The plan** ([`Source::make_plan`]). For H.264 in MP4 or Matroska (length-prefixed
 //! packets) on stream 0, without a frame budget, a demux-only pass reads every packet first.
 //! If every packet has a timestamp, the timestamps are distinct, the first packet is a key
 //! frame, every packet holds one picture whose slice headers can be followed, and the stream
@@ -115,9 +115,9 @@ pub(crate) struct Source {
     /// Stream start time and time base, for the truncation check.
     start_pts: i64,
     time_base: (i32, i32),
-    /// Output numbers for skipping unsampled frames, from [`Source::skip_plan`], and the
+    /// Output numbers for skipping unsampled frames, from [`Source::make_plan`], and the
     /// index of the stretch this source decodes.
-    pub(crate) plan: Option<(Arc<SkipPlan>, usize)>,
+    pub(crate) plan: Option<(Arc<Plan>, usize)>,
     /// Opened the fast way: any damage or decoder error ends the run with a replan.
     optimistic: bool,
     /// Set by another stretch's run that failed: this one stops with a replan too.
@@ -126,7 +126,7 @@ pub(crate) struct Source {
 
 /// The stream's packets in decode order, from a demux-only pass (see the module docs).
 #[derive(Debug)]
-pub(crate) struct SkipPlan {
+pub(crate) struct Plan {
     /// Timestamp of each video packet, in decode order.
     pts: Vec<i64>,
     /// The same timestamps sorted: a frame's number is its timestamp's index here.
@@ -155,7 +155,7 @@ pub(crate) struct Stretch {
     expect: usize,
 }
 
-impl SkipPlan {
+impl Plan {
     fn number(&self, pts: i64) -> Option<u64> {
         self.sorted.binary_search(&pts).ok().map(|i| i as u64)
     }
@@ -401,6 +401,8 @@ const _: () = assert!(
 struct Scaler {
     ctx: *mut ffi::SwsContext,
     key: (i32, i32, i32),
+    /// Destination width and height.
+    dst: (u32, u32),
 }
 
 impl Scaler {
@@ -429,7 +431,50 @@ impl Scaler {
                 key.0, key.1
             )));
         }
-        Ok(Scaler { ctx, key })
+        Ok(Scaler {
+            ctx,
+            key,
+            dst: (dst_w, dst_h),
+        })
+    }
+}
+
+impl Scaler {
+    /// Convert `frame` (of this scaler's source geometry) into `buf` as packed RGB24 rows of
+    /// `3 × dst_w` bytes, `dst_h` of them, which `buf` must hold plus [`SWS_PADDING`];
+    /// returns `sws_scale`'s row count (≤ 0 on failure).
+    fn scale(&self, frame: &ff::frame::Video, buf: &mut [u8]) -> i32 {
+        let (dst_w, dst_h) = self.dst;
+        assert!(buf.len() >= 3 * dst_w as usize * dst_h as usize + SWS_PADDING);
+        // SAFETY: `frame` is a live frame; reading its geometry.
+        let geometry = unsafe {
+            let f = frame.as_ptr();
+            ((*f).width, (*f).height, (*f).format)
+        };
+        assert_eq!(geometry, self.key, "a scaler for another geometry");
+        let dst_data = [
+            buf.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        ];
+        let dst_stride = [3 * dst_w as i32, 0, 0, 0];
+        // SAFETY: this scaler was made for exactly `frame`'s width, height and format
+        // (asserted above), so it reads the frame's rows from its own planes; it writes `dst_h` rows of
+        // `3 × dst_w` bytes into `buf`, which holds that many and `SWS_PADDING` more for its
+        // vector stores past the last pixel (asserted above).
+        unsafe {
+            let f = frame.as_ptr();
+            ffi::sws_scale(
+                self.ctx,
+                (*f).data.as_ptr() as *const *const u8,
+                (*f).linesize.as_ptr(),
+                0,
+                (*f).height,
+                dst_data.as_ptr(),
+                dst_stride.as_ptr(),
+            )
+        }
     }
 }
 
@@ -479,7 +524,7 @@ impl Source {
     /// Read every packet (no decoding) and return the plan that lets [`Source::run`] skip
     /// unsampled non-reference frames, or `None` where the module docs' conditions do not
     /// hold. Consumes the demuxer: open the file again to decode it.
-    pub(crate) fn skip_plan(mut self, opts: &VpdqOptions) -> Option<SkipPlan> {
+    pub(crate) fn make_plan(mut self, opts: &VpdqOptions) -> Option<Plan> {
         let skip = opts.skip_unsampled && self.info.frame_mod >= 2;
         if !(skip || opts.decode_threads > 1)
             || opts.max_frames.is_some()
@@ -593,7 +638,7 @@ impl Source {
             prefix_max = prefix_max.max(t);
         }
         let stretches = choose_stretches(&cost, &starts, opts.decode_threads.max(1), &decoded);
-        Some(SkipPlan {
+        Some(Plan {
             pts,
             sorted,
             packet_of,
@@ -630,12 +675,10 @@ impl Source {
         let cancel = self.cancel.clone();
         let cancelled = move || cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
         let optimistic = self.optimistic;
-        // With a plan: packets read, packets sent, frames output, sampled frames output,
-        // last number.
+        // With a plan: packets read, packets sent, frames output, last number.
         let mut read = 0usize;
         let mut sent = 0usize;
         let mut received = 0u64;
-        let mut sampled = 0u64;
         let mut last_number: Option<u64> = None;
 
         let mut drain = |decoder: &mut ff::decoder::Video,
@@ -683,9 +726,6 @@ impl Source {
                         {
                             last_number = Some(n);
                             received += 1;
-                            if n % frame_mod == 0 {
-                                sampled += 1;
-                            }
                             n as i64
                         }
                         _ => {
@@ -717,30 +757,7 @@ impl Source {
                     // The hashed pixels are the first `packed` bytes; swscale may write into
                     // the padding after them.
                     buf.resize(packed + SWS_PADDING, 0);
-                    let dst_data = [
-                        buf.as_mut_ptr(),
-                        ptr::null_mut(),
-                        ptr::null_mut(),
-                        ptr::null_mut(),
-                    ];
-                    let dst_stride = [3 * dst_w as i32, 0, 0, 0];
-                    // SAFETY: the scaler was made for exactly this frame's width, height and
-                    // format, so it reads `fh` rows of the frame's own planes; it writes
-                    // `dst_h` rows of `3 × dst_w` bytes into `buf`, which holds that many and
-                    // `SWS_PADDING` more for its vector stores past the last pixel.
-                    let rows = unsafe {
-                        let f = frame.as_ptr();
-                        ffi::sws_scale(
-                            s.ctx,
-                            (*f).data.as_ptr() as *const *const u8,
-                            (*f).linesize.as_ptr(),
-                            0,
-                            fh,
-                            dst_data.as_ptr(),
-                            dst_stride.as_ptr(),
-                        )
-                    };
-                    if rows <= 0 {
+                    if s.scale(&frame, &mut buf) <= 0 {
                         return Err(VideoError::Scale(format!(
                             "sws_scale failed on frame {number}"
                         )));
@@ -824,9 +841,6 @@ impl Source {
             && end.replan.is_none()
         {
             let n = (st.to - st.from) as u64;
-            let want_sampled = (st.from as u64..st.to as u64)
-                .filter(|r| r % frame_mod == 0)
-                .count() as u64;
             // SAFETY: the decoder's AVCodecContext is live; reading an int.
             let reorder = unsafe { (*self.decoder.as_ptr()).has_b_frames };
             if sent != st.to - st.from {
@@ -837,9 +851,9 @@ impl Source {
                 // depends on what it had seen before, which differs between stretches.
                 end.replan = Some("the decoder grew its reorder buffer");
             } else if received != st.expect as u64 {
+                // Every output frame is a distinct decoded packet of the stretch, so equal
+                // counts mean every decoded packet's frame, sampled ones included, came out.
                 end.replan = Some("a decoded frame was not output");
-            } else if sampled != want_sampled {
-                end.replan = Some("a sampled frame was not output");
             } else {
                 end.frames_decoded = n;
                 end.frames_skipped = n - received;
@@ -872,7 +886,7 @@ fn decoder_error(
 /// up to the last one output count as decoded, as they would have been without skipping.
 fn finish(
     mut end: RunEnd,
-    plan: Option<&SkipPlan>,
+    plan: Option<&Plan>,
     from: usize,
     received: u64,
     last_number: Option<u64>,
@@ -959,7 +973,7 @@ fn reorder_depth(pts: &[i64], sorted: &[i64]) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{SWS_PADDING, Scaler, ff, ffi, ptr, reorder_depth};
+    use super::{SWS_PADDING, Scaler, ff, ffi, reorder_depth};
 
     /// `sws_scale` into packed RGB24 writes past the last pixel (8 bytes at 1080×1080 under
     /// valgrind); the padding after the pixels must hold what it writes, with room to spare:
@@ -988,27 +1002,7 @@ mod tests {
             let scaler = Scaler::new(key, dw, dh).expect("a scaler");
             let packed = 3 * dw as usize * dh as usize;
             let mut buf = vec![0xa5u8; packed + SWS_PADDING];
-            let dst_data = [
-                buf.as_mut_ptr(),
-                ptr::null_mut(),
-                ptr::null_mut(),
-                ptr::null_mut(),
-            ];
-            let dst_stride = [3 * dw as i32, 0, 0, 0];
-            // SAFETY: the scaler was made for this frame's size and format; `buf` holds the
-            // packed rows plus the padding under test.
-            let rows = unsafe {
-                let f = frame.as_ptr();
-                ffi::sws_scale(
-                    scaler.ctx,
-                    (*f).data.as_ptr() as *const *const u8,
-                    (*f).linesize.as_ptr(),
-                    0,
-                    h as i32,
-                    dst_data.as_ptr(),
-                    dst_stride.as_ptr(),
-                )
-            };
+            let rows = scaler.scale(&frame, &mut buf);
             assert_eq!(rows, dh as i32, "{w}x{h} to {dw}x{dh}");
             let past = buf[packed..]
                 .iter()

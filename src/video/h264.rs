@@ -370,10 +370,11 @@ fn sei(nal: &[u8]) -> SeiFacts {
 type HeldSets = (Vec<(u32, Sps)>, Vec<(u32, Pps)>);
 
 /// Apply an SPS or PPS to the held sets (replacing one of the same id), or forget them all
-/// if it cannot be read.
-fn read_set(sets: &mut Option<HeldSets>, nal: &[u8]) {
-    let Some((sps, pps)) = sets else { return };
-    let ok = match set_key(nal) {
+/// if it cannot be read; returns its `(nal_unit_type, id)` when that can be read.
+fn read_set(sets: &mut Option<HeldSets>, nal: &[u8]) -> Option<(u8, u32)> {
+    let key = set_key(nal);
+    let Some((sps, pps)) = sets else { return key };
+    let ok = match key {
         Some((7, id)) => parse_sps(nal).map(|s| {
             sps.retain(|(i, _)| *i != id);
             sps.push((id, s));
@@ -387,6 +388,7 @@ fn read_set(sets: &mut Option<HeldSets>, nal: &[u8]) {
     if ok.is_none() {
         *sets = None;
     }
+    key
 }
 
 /// Whether a decoder that reads only the pictures marked `decoded` sees the same frame-number
@@ -505,8 +507,7 @@ impl Scanner {
         let mut tainted = false;
         let mut sets = Some((Vec::new(), Vec::new()));
         for nal in &config.sets {
-            read_set(&mut sets, nal);
-            match set_key(nal) {
+            match read_set(&mut sets, nal) {
                 Some(key) if !fresh.iter().any(|(k, _)| *k == key) => {
                     fresh.push((key, nal.clone()));
                 }
@@ -581,8 +582,7 @@ impl Scanner {
                     }
                 }
                 7 | 8 => {
-                    read_set(&mut self.sets, nal);
-                    let same = set_key(nal).is_some_and(|key| {
+                    let same = read_set(&mut self.sets, nal).is_some_and(|key| {
                         self.fresh
                             .iter()
                             .any(|(k, bytes)| *k == key && bytes.as_slice() == nal)
@@ -675,6 +675,19 @@ mod tests {
         )
     }
 
+    /// A picture of a 4-bit frame number and a 6-bit order count lsb (type 0), as
+    /// [`baseline_sps`] declares them.
+    fn picture(frame_num: u32, poc_lsb: u32) -> Picture {
+        Picture {
+            frame_num,
+            max_frame_num: 16,
+            poc_type: 0,
+            poc_lsb,
+            max_poc_lsb: 64,
+            delta_bottom: 0,
+        }
+    }
+
     #[test]
     fn reads_frame_numbers_and_order_counts_from_slice_headers() {
         let sps = baseline_sps();
@@ -683,14 +696,7 @@ mod tests {
             length_size: 4,
             sets: vec![sps, pps],
         });
-        let want = |frame_num, poc_lsb| Picture {
-            frame_num,
-            max_frame_num: 16,
-            poc_type: 0,
-            poc_lsb,
-            max_poc_lsb: 64,
-            delta_bottom: 0,
-        };
+        let want = picture;
         let idr = s
             .packet(&packet(&[&slice(0x65, "1", "0000", "000000")]))
             .unwrap();
@@ -727,14 +733,7 @@ mod tests {
 
     #[test]
     fn frame_number_steps_and_order_counts_must_agree_with_the_timestamps() {
-        let pic = |frame_num, poc_lsb| Picture {
-            frame_num,
-            max_frame_num: 16,
-            poc_type: 0,
-            poc_lsb,
-            max_poc_lsb: 64,
-            delta_bottom: 0,
-        };
+        let pic = picture;
         // I0 P3 b1 b2 P6 b4 b5 in decoding order (order counts twice the display index).
         let pics = [
             pic(0, 0),

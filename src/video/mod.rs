@@ -288,7 +288,7 @@ pub fn hash_file_with(
     // again with upstream's own settings (see `decode::open`). The plan's demux-only pass
     // needs no decoder threads.
     let plan = if opts.skip_unsampled || opts.decode_threads > 1 {
-        decode::open(path, opts, start, false, -1)?.skip_plan(opts)
+        decode::open(path, opts, start, false, -1)?.make_plan(opts)
     } else {
         None
     };
@@ -348,7 +348,7 @@ fn decode_planned(
     opts: &VpdqOptions,
     engine: &Engine,
     start: Instant,
-    plan: decode::SkipPlan,
+    plan: decode::Plan,
 ) -> Option<(VideoInfo, decode::RunEnd, Vec<VpdqFrame>, Option<f64>)> {
     let plan = Arc::new(plan);
     let cancel = Arc::new(AtomicBool::new(false));
