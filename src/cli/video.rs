@@ -5,10 +5,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
+use rayon::prelude::*;
 use vigil::Engine;
 use vigil::index::{Index, VpdqThresholds};
 use vigil::video::{self, MatchOptions, Semantics, VideoError, VpdqFrame, VpdqHashes, VpdqOptions};
@@ -342,41 +342,21 @@ fn run_hash(a: HashArgs) -> anyhow::Result<i32> {
         // The CPUs left to each video decode stretches of it at once.
         opts.decode_threads = (opts.decode_threads / jobs).max(1);
     }
-    let next = AtomicUsize::new(0);
-    let failed = AtomicU64::new(0);
-    let write_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let worker = || {
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(path) = files.get(i) else { break };
-            if write_error.lock().expect("not poisoned").is_some() {
-                break;
-            }
-            match hash_one(&a, path, &opts, &engine) {
-                Ok(true) => {}
-                Ok(false) => {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    write_error.lock().expect("not poisoned").get_or_insert(e);
-                    break;
-                }
-            }
-        }
-    };
-    if jobs == 1 {
-        worker();
-    } else {
-        std::thread::scope(|s| {
-            for _ in 0..jobs {
-                s.spawn(worker);
-            }
-        });
-    }
-    if let Some(e) = write_error.into_inner().expect("not poisoned") {
-        return Err(e);
-    }
-    Ok(if failed.into_inner() > 0 { 2 } else { 0 })
+    // A pool of `jobs` threads, each taking the next video as it finishes one (videos differ
+    // in length); the first output that cannot be written stops the others.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("video-{i}"))
+        .build()
+        .context("video worker threads")?;
+    let hashed: Vec<bool> = pool.install(|| {
+        files
+            .par_iter()
+            .with_max_len(1)
+            .map(|path| hash_one(&a, path, &opts, &engine))
+            .collect::<anyhow::Result<_>>()
+    })?;
+    Ok(if hashed.contains(&false) { 2 } else { 0 })
 }
 
 /// Hash one video and write its output (`--out` file or stdout); `Ok(false)` when the video
