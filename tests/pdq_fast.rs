@@ -104,6 +104,17 @@ fn fixed_sizes_including_edges_and_large() {
         (513, 511),
         (1600, 1004),
         (4000, 3000),
+        // Block and strip edges of the fused AVX-512 path (16 columns, 32 rows, 2 blocks).
+        (16, 32),
+        (17, 33),
+        (31, 31),
+        (33, 97),
+        (48, 5),
+        (5, 48),
+        (1025, 97),
+        // Windows over 32 (more than a block of outputs after the last input column).
+        (4300, 40),
+        (40, 4300),
     ];
     let mut ran = Vec::new();
     for (k, (w, h)) in sizes.into_iter().enumerate() {

@@ -18,6 +18,10 @@
 //!   strip with a full window) through [`super::recip`]: a reciprocal multiply with an FMA
 //!   correction, bit-identical to the divide instruction for every count it is used with.
 //!
+//! With AVX-512, passes 1–3 run in [`super::fused`] instead: the same order of operations,
+//! fused per 32-row strip so luma, transposes and divisions stay in registers (about 1.5×
+//! faster on the photo benchmark). Pass 4, the DCT and the bits are shared.
+//!
 //! The code is generic Rust written so that LLVM vectorises it; [`crate::simd::Level`] picks
 //! the instruction set it is compiled for (the same source under `#[target_feature]`). The hot
 //! loops call no closures: a closure LLVM does not inline is compiled without the caller's
@@ -48,6 +52,8 @@ struct Scratch {
     strip: Vec<f32>,
     sums: Vec<f32>,
     cols64: Vec<f32>,
+    #[cfg(target_arch = "x86_64")]
+    fused: super::fused::Scratch,
 }
 
 const KEEP_BYTES: usize = 64 << 20;
@@ -121,7 +127,8 @@ pub fn buffer64_at(view: &ImageView<'_>, level: Level) -> Box<Buf64> {
             _ => buffer64_generic::<Portable>(view, &mut s),
         };
         let held = 4 * (s.ring.capacity() + s.strip.capacity() + s.cols64.capacity())
-            + size_of::<Lanes>() * (s.t_in.capacity() + s.t_out.capacity());
+            + size_of::<Lanes>() * (s.t_in.capacity() + s.t_out.capacity())
+            + s.fused_bytes();
         if held > KEEP_BYTES {
             *s = Scratch::default();
         }
@@ -138,7 +145,32 @@ unsafe fn buffer64_avx2(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
 unsafe fn buffer64_avx512(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
-    buffer64_generic::<x86::Avx>(view, s)
+    let (w, h) = (view.width() as usize, view.height() as usize);
+    if w == 64 && h == 64 {
+        return luma64(view);
+    }
+    // SAFETY: this function runs with the target features `passes_1_to_3` needs.
+    unsafe { super::fused::passes_1_to_3(view, &mut s.fused, &mut s.cols64) };
+    pass4(&s.cols64, h, jarosz_window(h), &mut s.sums)
+}
+
+impl Scratch {
+    fn fused_bytes(&self) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        return self.fused.bytes();
+        #[cfg(not(target_arch = "x86_64"))]
+        0
+    }
+}
+
+/// A 64×64 image needs no blur: its luma is the buffer (spec §1.5).
+#[inline(always)]
+fn luma64(view: &ImageView<'_>) -> Box<Buf64> {
+    let mut out = Box::new([[0.0f32; 64]; 64]);
+    for (i, row) in out.iter_mut().enumerate() {
+        fill_luma(view, i, row);
+    }
+    out
 }
 
 /// Luma of one pixel, in the oracle's operation order.
@@ -150,12 +182,8 @@ fn luma_px(px: &[u8]) -> f32 {
 #[inline(always)]
 fn buffer64_generic<T: Kernels>(view: &ImageView<'_>, s: &mut Scratch) -> Box<Buf64> {
     let (w, h) = (view.width() as usize, view.height() as usize);
-    let mut out = Box::new([[0.0f32; 64]; 64]);
     if w == 64 && h == 64 {
-        for (i, row) in out.iter_mut().enumerate() {
-            fill_luma(view, i, row);
-        }
-        return out;
+        return luma64(view);
     }
     let (wr, wc) = (jarosz_window(w), jarosz_window(h));
     let Scratch {
@@ -165,6 +193,7 @@ fn buffer64_generic<T: Kernels>(view: &ImageView<'_>, s: &mut Scratch) -> Box<Bu
         strip,
         sums,
         cols64,
+        ..
     } = s;
     t_in.clear();
     t_in.resize(w, [0.0; LANES]);
@@ -251,8 +280,14 @@ fn buffer64_generic<T: Kernels>(view: &ImageView<'_>, s: &mut Scratch) -> Box<Bu
         }
     }
     debug_assert!(vbox.done() && strip_start == h);
+    pass4(cols64, h, wc, sums)
+}
 
-    // Pass 4: vertical box over the 64 surviving columns; keep the 64 decimated rows.
+/// Pass 4: the vertical box over the 64 surviving columns (`cols64`, `h` rows of 64) with
+/// window `wc`; keep the 64 decimated rows.
+#[inline(always)]
+fn pass4(cols64: &[f32], h: usize, wc: usize, sums: &mut Vec<f32>) -> Box<Buf64> {
+    let mut out = Box::new([[0.0f32; 64]; 64]);
     let ini: [usize; 64] = std::array::from_fn(|i| decimation_index(i, h));
     let mut next = 0usize;
     let mut vbox = ColumnBox::new(h, wc, 64, sums);

@@ -143,6 +143,27 @@ impl Recip {
             }
         }
     }
+
+    /// `a / b` in 16 lanes, for lanes the caller knows to be 0 or of magnitude in
+    /// [2⁻⁶⁴, 2⁶⁴] (the reciprocal path's verified range; the fused box passes prove it for
+    /// their values). Counts without the fast path use the divide instruction.
+    ///
+    /// # Safety
+    /// A caller whose own target features lack AVX-512 F must know the CPU has it.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn div16(&self, a: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        let b = _mm512_set1_ps(self.b);
+        if !self.fast {
+            return _mm512_div_ps(a, b);
+        }
+        let y = _mm512_set1_ps(self.y);
+        let q0 = _mm512_mul_ps(a, y);
+        let r = _mm512_fnmadd_ps(q0, b, a);
+        _mm512_fmadd_ps(r, y, q0)
+    }
 }
 
 #[inline(always)]

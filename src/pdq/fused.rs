@@ -1,0 +1,590 @@
+//! PDQ's luma and box passes for x86-64 with AVX-512, fused per strip of 32 rows so no
+//! full-size intermediate is ever written: bit-identical to [`super::oracle`].
+//!
+//! Exactness rests on the same rule as [`super::fast`]: every running sum sees the same float32
+//! operations in the same order as the oracle's `box1d`; only which independent sums run side
+//! by side changes, and data movement (transposes, rings) does no arithmetic.
+//!
+//! A horizontal pass needs its running sums side by side across rows (a vector holds one
+//! column of 16 rows); a vertical pass across columns (a vector holds 16 columns of one row).
+//! Each strip of 32 rows (two vectors per column, so two running-sum chains are in flight and
+//! one chain's add → subtract latency does not set the pace) goes:
+//!
+//! 1. **Luma + pass 1** (horizontal), 16 columns at a time: luma of 32 rows × 16 pixels is
+//!    computed in registers from the RGB bytes and transposed there (two 16×16 blocks) into a
+//!    small ring of columns, and the running sums advance 16 steps; each output is divided at
+//!    once and, as soon as 16 outputs exist, transposed back and stored as rows in a ring of
+//!    `wc + 64` rows (the only buffer that grows with the image, with its width).
+//! 2. **Pass 2** (vertical) + **pass 3** (horizontal), once pass 1 has made the rows a strip
+//!    needs, 32 columns at a time: the vertical running sums (one per column, kept in a row of
+//!    sums) advance 32 rows and are divided, the results transposed in registers into a ring
+//!    of columns, and pass 3's running sums advance over them. Pass 3 divides only at the 64
+//!    columns decimation keeps; pass 4 ([`super::fast`]) runs on those 64 columns.
+//!
+//! Division by the box count uses [`Recip`] (exact for every count it accepts). Its argument
+//! range ([2⁻⁶⁴, 2⁶⁴] or zero) holds for every value here without a check, for 8-bit pixels:
+//! luma values are multiples of 2⁻²⁷ (`0.114f32` is a multiple of 2⁻²⁷, `0.587f32` and
+//! `0.299f32` of 2⁻²⁵, and rounding a multiple of 2⁻ᵏ to float32 gives a multiple of 2⁻ᵏ), so
+//! pass 1's sums are 0 or at least 2⁻²⁷ in magnitude and at most 255 · 4096 (plus a rounding
+//! drift far below 2⁶⁴); its quotients are 0 or at least 2⁻³⁹, so multiples of 2⁻⁶², and so
+//! are pass 2's sums: 0 or at least 2⁻⁶². A grey view's values are integers.
+//!
+//! Everything here runs only inside [`passes_1_to_3`], with AVX-512 F/BW/VL, AVX2 and FMA
+//! enabled; the helpers are `#[inline(always)]` so they are compiled with those features.
+
+use std::arch::x86_64::*;
+
+use super::oracle::{LUMA_B, LUMA_G, LUMA_R, decimation_index, jarosz_window};
+use super::recip::Recip;
+use crate::{ImageView, PixelLayout};
+
+/// Rows per strip: two 16-lane vectors per column.
+const L: usize = 32;
+
+/// 16-column blocks pass 2 runs side by side (independent running-sum chains).
+const G: usize = 2;
+
+/// How far ahead of the pixels being read pass 1 prefetches, in pixels.
+const PREFETCH_PX: usize = 128;
+
+/// One column of a strip: rows 0–15 and rows 16–31.
+type Col = [__m512; 2];
+
+/// Buffers kept between images (per thread, in [`super::fast`]'s scratch).
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// Pass 1's output rows: `rr` rows of `nb` 16-column blocks.
+    ring: Vec<__m512>,
+    /// Pass 2's running sums, one 16-column block per entry.
+    sums: Vec<__m512>,
+    /// Ring of transposed columns that a horizontal pass reads.
+    cols: Vec<Col>,
+    /// Pass 3's divided outputs at the kept (decimated) columns, per strip.
+    kept: Vec<Col>,
+}
+
+impl Scratch {
+    /// Bytes held.
+    pub(super) fn bytes(&self) -> usize {
+        64 * (self.ring.capacity() + self.sums.capacity())
+            + 128 * (self.cols.capacity() + self.kept.capacity())
+    }
+}
+
+/// The fixed facts of one image's passes.
+struct Plan {
+    w: usize,
+    h: usize,
+    /// 16-column blocks per row (a multiple of [`G`]).
+    nb: usize,
+    wr: usize,
+    wc: usize,
+    half_r: usize,
+    half_c: usize,
+    /// Pass 1 and 3's count per output column; pass 2's per output row.
+    counts_r: Vec<u32>,
+    counts_c: Vec<u32>,
+    /// Division by each count `0..=wr` / `0..=wc`.
+    div_r: Vec<Recip>,
+    div_c: Vec<Recip>,
+    /// Rows in pass 1's ring.
+    rr: usize,
+    /// `cols.len() - 1` (a power of two minus one).
+    mask: usize,
+    /// For each column: its index among the kept columns, or `u16::MAX`.
+    slot: Vec<u16>,
+    /// For each of the 64 decimated columns: its slot.
+    inj_slot: [u16; 64],
+}
+
+/// `cols64[r * 64 + j]` = pass 3's output at row `r`, decimated column `j`, for every row.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW and VL, AVX2 and FMA.
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+pub(super) unsafe fn passes_1_to_3(view: &ImageView<'_>, s: &mut Scratch, cols64: &mut Vec<f32>) {
+    let (w, h) = (view.width() as usize, view.height() as usize);
+    let (wr, wc) = (jarosz_window(w), jarosz_window(h));
+    let (half_r, half_c) = ((wr + 2) / 2, (wc + 2) / 2);
+    let nb = w.next_multiple_of(16 * G) / 16;
+    let divs = |n: usize, half: usize| -> Vec<Recip> {
+        // Counts below `half - 1` are never divided by (see `box_counts`).
+        (0..=n)
+            .map(|c| Recip::new(c, c + 1 >= half && c >= 1))
+            .collect()
+    };
+    let mut slot = vec![u16::MAX; w];
+    let mut kept = 0u16;
+    let mut inj_slot = [0u16; 64];
+    for (j, sl) in inj_slot.iter_mut().enumerate() {
+        let c = decimation_index(j, w);
+        if slot[c] == u16::MAX {
+            slot[c] = kept;
+            kept += 1;
+        }
+        *sl = slot[c];
+    }
+    let rr = (wc + 2 * L).next_multiple_of(L);
+    let p = Plan {
+        w,
+        h,
+        nb,
+        wr,
+        wc,
+        half_r,
+        half_c,
+        counts_r: box_counts(w, wr),
+        counts_c: box_counts(h, wc),
+        div_r: divs(wr, half_r),
+        div_c: divs(wc, half_c),
+        rr,
+        mask: (wr + 16).next_power_of_two() - 1,
+        slot,
+        inj_slot,
+    };
+    let zero = _mm512_setzero_ps();
+    // The ring, the column ring and the kept outputs are written before they are read (a
+    // ring block past the image's last column may hold an earlier image's values: it feeds
+    // only lanes that are never used), so they are not cleared.
+    grow(&mut s.ring, rr * nb, zero);
+    grow(&mut s.cols, p.mask + 1, [zero; 2]);
+    grow(&mut s.kept, usize::from(kept), [zero; 2]);
+    s.sums.clear();
+    s.sums.resize(nb, zero);
+    cols64.clear();
+    cols64.resize(h * 64, 0.0);
+
+    let mut o0 = 0;
+    for r0 in (0..h).step_by(L) {
+        pass1_strip(&p, view, r0, &mut s.ring, &mut s.cols);
+        let avail = (r0 + L).min(h);
+        // Pass 2's strip at o0 reads rows up to o0 + L - 1 + half_c - 1.
+        while o0 < h && (avail == h || o0 + L + p.half_c - 2 < avail) {
+            pass23_strip(&p, o0, s, cols64);
+            o0 += L;
+        }
+    }
+    debug_assert!(o0 >= h);
+}
+
+fn grow<T: Copy>(v: &mut Vec<T>, n: usize, fill: T) {
+    if v.len() < n {
+        v.resize(n, fill);
+    }
+}
+
+/// The count `box1d` divides each of its `n` outputs by, for window `w` (`n >= w`): output
+/// `oi` is emitted by step `oi + half - 1`, when `min(step + 1, n)` samples have been added and
+/// `step + 1 - w` (if positive) subtracted. The smallest is `half - 1` (even `w`, last output).
+fn box_counts(n: usize, w: usize) -> Vec<u32> {
+    let half = (w + 2) / 2;
+    (0..n)
+        .map(|oi| {
+            let t = oi + half - 1;
+            let added = (t + 1).min(n);
+            let removed = (t + 1).saturating_sub(w);
+            (added - removed) as u32
+        })
+        .collect()
+}
+
+/// Luma + pass 1 over the strip of rows `r0..r0 + 32` (rows past the image repeat its last
+/// row; their results are never stored), into pass 1's ring.
+#[inline]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+fn pass1_strip(p: &Plan, view: &ImageView<'_>, r0: usize, ring: &mut [__m512], cols: &mut [Col]) {
+    let n_rows = L.min(p.h - r0);
+    let mut rows: [&[u8]; L] = [&[]; L];
+    for (k, row) in rows.iter_mut().enumerate() {
+        *row = view.row((r0 + k).min(p.h - 1) as u32);
+    }
+    let luma = Luma::new(view.layout());
+    let zero = _mm512_setzero_ps();
+    let mut state = [zero; 2]; // the running sums between blocks
+    let mut out = [[zero; 2]; 32];
+    let mut done = 0; // outputs made
+    let mut stored = 0; // output blocks moved to the ring
+    // The ring's rows are a multiple of L, so the strip's rows are consecutive there.
+    let base = r0 % p.rr;
+    for m in 0..p.w.div_ceil(16) {
+        let c = 16 * m;
+        for half in 0..2 {
+            let mut px = [zero; 16];
+            for (v, row) in px.iter_mut().zip(&rows[16 * half..]) {
+                *v = luma.sixteen(row, c);
+            }
+            for (j, v) in transpose16(px).into_iter().enumerate() {
+                cols[(c + j) & p.mask][half] = v;
+            }
+        }
+        // 32 rows read side by side are more streams than the hardware prefetcher follows:
+        // ask for the line 8 blocks ahead in each (a block reads 48 bytes of a row; without
+        // this, pass 1 took about a third longer on photos from L3 or memory).
+        for row in &rows {
+            let ahead = row.as_ptr().wrapping_add(luma.bpp * (c + PREFETCH_PX));
+            _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+        }
+        let made = steps1(p, c, (c + 16).min(p.w), &mut state, cols, &mut out);
+        done = made.unwrap_or(done);
+        while 16 * stored + 16 <= done {
+            store_block(stored, &out, ring, p.rr, base, n_rows);
+            stored += 1;
+        }
+    }
+    let [mut sa, mut sb] = state;
+    for t in p.w..p.w + p.half_r - 1 {
+        if let Some((oi, q)) = step(p, t, &mut sa, &mut sb, cols) {
+            out[oi & 31] = q;
+            if oi % 16 == 15 {
+                store_block(stored, &out, ring, p.rr, base, n_rows);
+                stored += 1;
+            }
+        }
+    }
+    // The last block, if partial.
+    while 16 * stored < p.w {
+        store_block(stored, &out, ring, p.rr, base, n_rows);
+        stored += 1;
+    }
+}
+
+/// Steps `t0..t1` of pass 1 (see [`step`]), each output into `out` (by output index mod 32);
+/// returns one past the last output made, if any. A function of its own so the running sums
+/// stay in registers (inlined into the strip loop, LLVM kept them on the stack: a store and a
+/// load in the add → subtract chain of every step).
+#[inline(never)]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+fn steps1(
+    p: &Plan,
+    t0: usize,
+    t1: usize,
+    state: &mut Col,
+    cols: &[Col],
+    out: &mut [Col; 32],
+) -> Option<usize> {
+    let [mut sa, mut sb] = *state;
+    let mut done = None;
+    // The middle phase (add and subtract, full window) without per-step tests.
+    let (lo, hi) = (t0.max(p.wr), t1.min(p.w));
+    let mut t = t0;
+    while t < t1 {
+        if t == lo && lo < hi {
+            let d = p.div_r[p.wr];
+            let mask = p.mask;
+            let back = p.wr;
+            let half = p.half_r - 1;
+            for t in lo..hi {
+                let x = cols[t & mask];
+                let y = cols[(t - back) & mask];
+                sa = _mm512_sub_ps(_mm512_add_ps(sa, x[0]), y[0]);
+                sb = _mm512_sub_ps(_mm512_add_ps(sb, x[1]), y[1]);
+                out[(t - half) & 31] = [d.div16(sa), d.div16(sb)];
+            }
+            done = Some(hi - half);
+            t = hi;
+            continue;
+        }
+        if let Some((oi, q)) = step(p, t, &mut sa, &mut sb, cols) {
+            out[oi & 31] = q;
+            done = Some(oi + 1);
+        }
+        t += 1;
+    }
+    *state = [sa, sb];
+    done
+}
+
+/// Steps `t0..t1` of pass 3 (see [`step3`]); a function of its own as [`steps1`].
+#[inline(never)]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+fn steps3(p: &Plan, t0: usize, t1: usize, state: &mut Col, cols: &[Col], kept: &mut [Col]) {
+    let [mut sa, mut sb] = *state;
+    let (lo, hi) = (t0.max(p.wr), t1.min(p.w));
+    let mut t = t0;
+    while t < t1 {
+        if t == lo && lo < hi {
+            // The middle phase without per-step tests but the kept-column one.
+            let (mask, back, half) = (p.mask, p.wr, p.half_r - 1);
+            for t in lo..hi {
+                let x = cols[t & mask];
+                let y = cols[(t - back) & mask];
+                sa = _mm512_sub_ps(_mm512_add_ps(sa, x[0]), y[0]);
+                sb = _mm512_sub_ps(_mm512_add_ps(sb, x[1]), y[1]);
+                keep(p, t - half, sa, sb, kept);
+            }
+            t = hi;
+            continue;
+        }
+        step3(p, t, &mut sa, &mut sb, cols, kept);
+        t += 1;
+    }
+    *state = [sa, sb];
+}
+
+/// Output block `m` (outputs `16m..16m + 16` of the 32 rows, in `out` by output index mod 32)
+/// transposed into rows `0..n_rows` of `ring` (rows `nb` blocks apart).
+#[inline]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+fn store_block(
+    m: usize,
+    out: &[Col; 32],
+    ring: &mut [__m512],
+    rr: usize,
+    base: usize,
+    n_rows: usize,
+) {
+    let ring = &mut ring[m * rr + base..][..n_rows];
+    for half in 0..2 {
+        let mut v = [out[0][0]; 16];
+        for (j, v) in v.iter_mut().enumerate() {
+            *v = out[(16 * m + j) & 31][half];
+        }
+        for (k, v) in transpose16(v).into_iter().enumerate() {
+            let k = 16 * half + k;
+            if k < n_rows {
+                ring[k] = v;
+            }
+        }
+    }
+}
+
+/// One step `t` of a horizontal `box1d` over the strip's 32 rows (columns from `cols`): add
+/// column `t` (if `t < w`), subtract column `t - wr` (if `t >= wr`), and return output
+/// `t + 1 - half_r` (if any) divided by its count.
+#[inline]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+fn step(
+    p: &Plan,
+    t: usize,
+    sa: &mut __m512,
+    sb: &mut __m512,
+    cols: &[Col],
+) -> Option<(usize, Col)> {
+    add_sub(p, t, sa, sb, cols);
+    if t + 1 >= p.half_r {
+        let oi = t + 1 - p.half_r;
+        let d = &p.div_r[p.counts_r[oi] as usize];
+        return Some((oi, [d.div16(*sa), d.div16(*sb)]));
+    }
+    None
+}
+
+/// The running sums' part of step `t` of a horizontal pass: add column `t` (if `t < w`), then
+/// subtract column `t - wr` (if `t >= wr`).
+#[inline]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+fn add_sub(p: &Plan, t: usize, sa: &mut __m512, sb: &mut __m512, cols: &[Col]) {
+    if t < p.w {
+        let x = &cols[t & p.mask];
+        *sa = _mm512_add_ps(*sa, x[0]);
+        *sb = _mm512_add_ps(*sb, x[1]);
+    }
+    if t >= p.wr {
+        let x = &cols[(t - p.wr) & p.mask];
+        *sa = _mm512_sub_ps(*sa, x[0]);
+        *sb = _mm512_sub_ps(*sb, x[1]);
+    }
+}
+
+/// Pass 2 over output rows `o0..o0 + 32` and pass 3 over those rows, into `cols64`.
+#[inline]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+fn pass23_strip(p: &Plan, o0: usize, s: &mut Scratch, cols64: &mut [f32]) {
+    let m_rows = L.min(p.h - o0);
+    // Per output row: the ring rows pass 2 adds and subtracts, and the divisor.
+    let at = |r: usize| r % p.rr;
+    let mut plus = [None; L];
+    let mut minus = [None; L];
+    let mut divs = [&p.div_c[0]; L];
+    for k in 0..m_rows {
+        let st = o0 + k + p.half_c - 1;
+        plus[k] = (st < p.h).then(|| at(st));
+        minus[k] = (st >= p.wc).then(|| at(st - p.wc));
+        divs[k] = &p.div_c[p.counts_c[o0 + k] as usize];
+    }
+    let Scratch {
+        ring,
+        sums,
+        cols,
+        kept,
+    } = s;
+    let zero = _mm512_setzero_ps();
+    let mut state = [zero; 2]; // pass 3's running sums between blocks
+    // Rows past `m_rows` stay zero: they fill lanes whose results are never used.
+    let mut res = [[zero; G]; L];
+    for m in (0..p.nb).step_by(G) {
+        let mut a: [__m512; G] = sums[m..m + G].try_into().unwrap();
+        if o0 == 0 {
+            for r in 0..p.half_c - 1 {
+                for (i, a) in a.iter_mut().enumerate() {
+                    *a = _mm512_add_ps(*a, ring[(m + i) * p.rr + at(r)]);
+                }
+            }
+        }
+        for k in 0..m_rows {
+            if let Some(r) = plus[k] {
+                for (i, a) in a.iter_mut().enumerate() {
+                    *a = _mm512_add_ps(*a, ring[(m + i) * p.rr + r]);
+                }
+            }
+            if let Some(r) = minus[k] {
+                for (i, a) in a.iter_mut().enumerate() {
+                    *a = _mm512_sub_ps(*a, ring[(m + i) * p.rr + r]);
+                }
+            }
+            for (o, a) in res[k].iter_mut().zip(&a) {
+                *o = divs[k].div16(*a);
+            }
+        }
+        sums[m..m + G].copy_from_slice(&a);
+        for i in 0..G {
+            let c = 16 * (m + i);
+            if c >= p.w {
+                break;
+            }
+            for half in 0..2 {
+                let mut v = [zero; 16];
+                for (v, r) in v.iter_mut().zip(&res[16 * half..]) {
+                    *v = r[i];
+                }
+                for (j, v) in transpose16(v).into_iter().enumerate() {
+                    cols[(c + j) & p.mask][half] = v;
+                }
+            }
+            steps3(p, c, (c + 16).min(p.w), &mut state, cols, kept);
+        }
+    }
+    let [mut sa, mut sb] = state;
+    for t in p.w..p.w + p.half_r - 1 {
+        step3(p, t, &mut sa, &mut sb, cols, kept);
+    }
+    for (j, &sl) in p.inj_slot.iter().enumerate() {
+        let v: [f32; L] = bytemuck::cast(kept[usize::from(sl)]);
+        for (k, &x) in v.iter().enumerate().take(m_rows) {
+            cols64[(o0 + k) * 64 + j] = x;
+        }
+    }
+}
+
+/// A step of pass 3: as [`step`], but only outputs at kept columns are divided (exactly, by
+/// the divide instruction: 64 a row) and stored.
+#[inline]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+fn step3(p: &Plan, t: usize, sa: &mut __m512, sb: &mut __m512, cols: &[Col], kept: &mut [Col]) {
+    add_sub(p, t, sa, sb, cols);
+    if t + 1 >= p.half_r {
+        keep(p, t + 1 - p.half_r, *sa, *sb, kept);
+    }
+}
+
+/// Pass 3's output `oi`, divided, into `kept` if decimation keeps its column.
+#[inline]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+fn keep(p: &Plan, oi: usize, sa: __m512, sb: __m512, kept: &mut [Col]) {
+    let sl = p.slot[oi];
+    if sl != u16::MAX {
+        let b = _mm512_set1_ps(p.counts_r[oi] as f32);
+        kept[usize::from(sl)] = [_mm512_div_ps(sa, b), _mm512_div_ps(sb, b)];
+    }
+}
+
+/// Luma of 16 pixels of a row as float32, in the oracle's operation order.
+struct Luma {
+    bpp: usize,
+    /// Moves the 12 bytes of pixels 4i..4i + 4 to the start of 128-bit lane i.
+    spread: __m512i,
+    /// In each lane, picks red / green / blue of its 4 pixels into 32-bit lanes.
+    pick: [__m512i; 3],
+    coef: [__m512; 3],
+}
+
+impl Luma {
+    #[inline]
+    #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+    fn new(layout: PixelLayout) -> Luma {
+        // Byte `i` of every 16-byte lane takes byte `ch + 3 · (i / 4)` for `i % 4 == 0`, zero
+        // otherwise (pshufb writes zero for an index with its top bit set).
+        let pick = |ch: i8| -> __m512i {
+            let all: [i8; 64] = std::array::from_fn(|i| {
+                let i = (i % 16) as i8;
+                if i % 4 == 0 { ch + 3 * (i / 4) } else { -1 }
+            });
+            bytemuck::cast(all)
+        };
+        let spread: [i32; 16] = [0, 1, 2, 3, 3, 4, 5, 6, 6, 7, 8, 9, 9, 10, 11, 12];
+        Luma {
+            bpp: layout.bytes_per_pixel(),
+            spread: bytemuck::cast(spread),
+            pick: [pick(0), pick(1), pick(2)],
+            coef: [
+                _mm512_set1_ps(LUMA_R),
+                _mm512_set1_ps(LUMA_G),
+                _mm512_set1_ps(LUMA_B),
+            ],
+        }
+    }
+
+    /// Pixels `c..c + 16` of `row` (zeros past its end).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+    fn sixteen(&self, row: &[u8], c: usize) -> __m512 {
+        let n = row.len().saturating_sub(self.bpp * c).min(16 * self.bpp);
+        let p = row[self.bpp * c..].as_ptr().cast::<i8>();
+        if self.bpp == 1 {
+            let k = if n >= 16 { u16::MAX } else { (1u16 << n) - 1 };
+            // SAFETY: the masked load reads only the `n` bytes left in `row` from pixel `c`
+            // (masked-off bytes are neither read nor able to fault).
+            let v = unsafe { _mm_maskz_loadu_epi8(k, p) };
+            return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v));
+        }
+        // A full 64-byte load where the row allows (a masked byte load that crosses a cache
+        // line is slow on some CPUs).
+        let v = if row.len() - self.bpp * c >= 64 {
+            // SAFETY: at least 64 bytes of `row` remain from pixel `c`.
+            unsafe { _mm512_loadu_si512(p.cast()) }
+        } else {
+            // SAFETY: as for the grey load: only the `n` bytes left are read.
+            unsafe { _mm512_maskz_loadu_epi8((1u64 << n) - 1, p) }
+        };
+        let v = _mm512_permutexvar_epi32(self.spread, v);
+        let r = _mm512_cvtepi32_ps(_mm512_shuffle_epi8(v, self.pick[0]));
+        let g = _mm512_cvtepi32_ps(_mm512_shuffle_epi8(v, self.pick[1]));
+        let b = _mm512_cvtepi32_ps(_mm512_shuffle_epi8(v, self.pick[2]));
+        let r = _mm512_mul_ps(self.coef[0], r);
+        let g = _mm512_mul_ps(self.coef[1], g);
+        let b = _mm512_mul_ps(self.coef[2], b);
+        _mm512_add_ps(_mm512_add_ps(r, g), b)
+    }
+}
+
+/// Transpose the 16×16 block held in `r` (row i = `r[i]`): in-lane 4×4 transposes, then the
+/// 128-bit lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    let mut t = r;
+    for i in 0..8 {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // u[4i + j], lane l: rows 4i..4i + 4 of column 4l + j.
+    let mut u = t;
+    for i in 0..4 {
+        u[4 * i] = _mm512_shuffle_ps::<0x44>(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm512_shuffle_ps::<0xEE>(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm512_shuffle_ps::<0x44>(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm512_shuffle_ps::<0xEE>(t[4 * i + 1], t[4 * i + 3]);
+    }
+    let mut o = u;
+    for j in 0..4 {
+        let x = _mm512_shuffle_f32x4::<0x44>(u[j], u[4 + j]);
+        let y = _mm512_shuffle_f32x4::<0xEE>(u[j], u[4 + j]);
+        let x2 = _mm512_shuffle_f32x4::<0x44>(u[8 + j], u[12 + j]);
+        let y2 = _mm512_shuffle_f32x4::<0xEE>(u[8 + j], u[12 + j]);
+        o[j] = _mm512_shuffle_f32x4::<0x88>(x, x2);
+        o[4 + j] = _mm512_shuffle_f32x4::<0xDD>(x, x2);
+        o[8 + j] = _mm512_shuffle_f32x4::<0x88>(y, y2);
+        o[12 + j] = _mm512_shuffle_f32x4::<0xDD>(y, y2);
+    }
+    o
+}
