@@ -29,8 +29,8 @@
 //! drift far below 2⁶⁴); its quotients are 0 or at least 2⁻³⁹, so multiples of 2⁻⁶², and so
 //! are pass 2's sums: 0 or at least 2⁻⁶². A grey view's values are integers.
 //!
-//! Everything here runs only inside [`passes_1_to_3`], with AVX-512 F/BW/VL, AVX2 and FMA
-//! enabled; the helpers are `#[inline(always)]` so they are compiled with those features.
+//! Every function here is compiled for AVX-512 F/BW/VL, AVX2 and FMA and reached only through
+//! `passes_1_to_3`, which [`super::fast`] calls after detecting those features.
 
 use std::arch::x86_64::*;
 

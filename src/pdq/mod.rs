@@ -7,7 +7,7 @@
 mod dct_matrix;
 pub mod fast;
 #[cfg(target_arch = "x86_64")]
-pub mod fused;
+mod fused;
 pub mod oracle;
 pub mod recip;
 mod types;
