@@ -18,7 +18,7 @@
 //!   strip with a full window) through [`super::recip`]: a reciprocal multiply with an FMA
 //!   correction, bit-identical to the divide instruction for every count it is used with.
 //!
-//! With AVX-512, passes 1–3 run in [`super::fused`] instead: the same order of operations,
+//! With AVX-512, passes 1–3 run in `pdq::fused` instead: the same order of operations,
 //! fused per 32-row strip so luma, transposes and divisions stay in registers (about 1.5×
 //! faster on the photo benchmark). Pass 4, the DCT and the bits are shared.
 //!
