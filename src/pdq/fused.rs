@@ -53,7 +53,8 @@ type Col = [__m512; 2];
 /// Buffers kept between images (per thread, in [`super::fast`]'s scratch).
 #[derive(Default)]
 pub(super) struct Scratch {
-    /// Pass 1's output rows: `rr` rows of `nb` 16-column blocks.
+    /// Pass 1's output rows: `nb` 16-column blocks of `rr` rows each (block-major, so the rows
+    /// pass 2 reads for one block are contiguous).
     ring: Vec<__m512>,
     /// Pass 2's running sums, one 16-column block per entry.
     sums: Vec<__m512>,
@@ -124,6 +125,10 @@ pub(super) unsafe fn passes_1_to_3(view: &ImageView<'_>, s: &mut Scratch, cols64
         }
         *sl = slot[c];
     }
+    // Pass 2's strip at o0 runs once pass 1 has made row o0 + L + half_c - 2 (pass 1 is then
+    // at most L - 1 rows further) and still subtracts rows from o0 + half_c - 1 - wc on: with
+    // more than wc + 2L - 2 rows, and a multiple of L so a strip never wraps, pass 1 never
+    // overwrites a row pass 2 has still to read.
     let rr = (wc + 2 * L).next_multiple_of(L);
     let p = Plan {
         w,
@@ -322,7 +327,7 @@ fn steps3(p: &Plan, t0: usize, t1: usize, state: &mut Col, cols: &[Col], kept: &
 }
 
 /// Output block `m` (outputs `16m..16m + 16` of the 32 rows, in `out` by output index mod 32)
-/// transposed into rows `0..n_rows` of `ring` (rows `nb` blocks apart).
+/// transposed into rows `base..base + n_rows` of the ring's block `m` (`rr` rows a block).
 #[inline]
 #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
 fn store_block(
@@ -587,4 +592,30 @@ fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
         o[12 + j] = _mm512_shuffle_f32x4::<0xDD>(y, y2);
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::box_counts;
+
+    /// The closed form against `box1d`'s own count (phases 1–4 of the oracle).
+    #[test]
+    fn box_counts_follow_the_oracles_phases() {
+        let sizes = (1..40).flat_map(|w| (w..w + 300).step_by(7).map(move |n| (n, w)));
+        for (n, w) in sizes {
+            let half = (w + 2) / 2;
+            let mut want = Vec::new();
+            let mut cnt = half - 1;
+            for _ in 0..w - half + 1 {
+                cnt += 1;
+                want.push(cnt as u32);
+            }
+            want.extend(std::iter::repeat_n(cnt as u32, n.saturating_sub(w)));
+            for _ in 0..half - 1 {
+                cnt -= 1;
+                want.push(cnt as u32);
+            }
+            assert_eq!(box_counts(n, w), want, "n {n} w {w}");
+        }
+    }
 }
