@@ -601,7 +601,7 @@ mod tests {
     /// The closed form against `box1d`'s own count (phases 1–4 of the oracle).
     #[test]
     fn box_counts_follow_the_oracles_phases() {
-        let sizes = (1..40).flat_map(|w| (w..w + 300).step_by(7).map(move |n| (n, w)));
+        let sizes = (1usize..40).flat_map(|w| (w..w + 300).step_by(7).map(move |n| (n, w)));
         for (n, w) in sizes {
             let half = (w + 2) / 2;
             let mut want = Vec::new();
