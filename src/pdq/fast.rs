@@ -215,7 +215,7 @@ fn buffer64_generic<T: Kernels>(view: &ImageView<'_>, s: &mut Scratch) -> Box<Bu
         .collect();
     // The count each column of a horizontal pass divides by, and the run of columns with a
     // full window (the same for every strip).
-    let counts_r = box_counts(w, wr);
+    let counts_r: Vec<f32> = box_counts(w, wr).into_iter().map(|c| c as f32).collect();
     let full = counts_r.iter().position(|&c| c as usize == wr).unwrap_or(w);
     let last = counts_r
         .iter()
@@ -375,16 +375,19 @@ fn sub(sum: &mut Lanes, x: &Lanes) {
     }
 }
 
-/// The count `box1d` divides each of its `n` outputs by, for window `w`: the steps of a
-/// [`ColumnBox`] over no columns.
-fn box_counts(n: usize, w: usize) -> Vec<f32> {
-    let mut no_sums = Vec::new();
-    let mut b = ColumnBox::new(n, w, 0, &mut no_sums);
-    let mut counts = Vec::with_capacity(n);
-    while let Some((_, cnt)) = b.next(n, &[], 1) {
-        counts.push(cnt);
-    }
-    counts
+/// The count `box1d` divides each of its `n` outputs by, for window `w` (`n >= w`): output
+/// `oi` is emitted by step `oi + half - 1`, when `min(step + 1, n)` samples have been added and
+/// `step + 1 - w` (if positive) subtracted. The smallest is `half - 1` (even `w`, last output).
+pub(super) fn box_counts(n: usize, w: usize) -> Vec<u32> {
+    let half = (w + 2) / 2;
+    (0..n)
+        .map(|oi| {
+            let t = oi + half - 1;
+            let added = (t + 1).min(n);
+            let removed = (t + 1).saturating_sub(w);
+            (added - removed) as u32
+        })
+        .collect()
 }
 
 /// `box1d` down the columns of a row-major buffer, one running sum per column (each in the
@@ -708,6 +711,32 @@ mod x86 {
             for k in 0..LANES {
                 rows[k * w + c] = lanes[c][k];
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::box_counts;
+
+    /// The closed form against `box1d`'s own count (phases 1–4 of the oracle).
+    #[test]
+    fn box_counts_follow_the_oracles_phases() {
+        let sizes = (1usize..40).flat_map(|w| (w..w + 300).step_by(7).map(move |n| (n, w)));
+        for (n, w) in sizes {
+            let half = (w + 2) / 2;
+            let mut want = Vec::new();
+            let mut cnt = half - 1;
+            for _ in 0..w - half + 1 {
+                cnt += 1;
+                want.push(cnt as u32);
+            }
+            want.extend(std::iter::repeat_n(cnt as u32, n.saturating_sub(w)));
+            for _ in 0..half - 1 {
+                cnt -= 1;
+                want.push(cnt as u32);
+            }
+            assert_eq!(box_counts(n, w), want, "n {n} w {w}");
         }
     }
 }

@@ -34,6 +34,7 @@
 
 use std::arch::x86_64::*;
 
+use super::fast::box_counts;
 use super::oracle::{LUMA_B, LUMA_G, LUMA_R, decimation_index, jarosz_window};
 use super::recip::Recip;
 use crate::{ImageView, PixelLayout};
@@ -176,21 +177,6 @@ fn grow<T: Copy>(v: &mut Vec<T>, n: usize, fill: T) {
     if v.len() < n {
         v.resize(n, fill);
     }
-}
-
-/// The count `box1d` divides each of its `n` outputs by, for window `w` (`n >= w`): output
-/// `oi` is emitted by step `oi + half - 1`, when `min(step + 1, n)` samples have been added and
-/// `step + 1 - w` (if positive) subtracted. The smallest is `half - 1` (even `w`, last output).
-fn box_counts(n: usize, w: usize) -> Vec<u32> {
-    let half = (w + 2) / 2;
-    (0..n)
-        .map(|oi| {
-            let t = oi + half - 1;
-            let added = (t + 1).min(n);
-            let removed = (t + 1).saturating_sub(w);
-            (added - removed) as u32
-        })
-        .collect()
 }
 
 /// Luma + pass 1 over the strip of rows `r0..r0 + 32` (rows past the image repeat its last
@@ -592,30 +578,4 @@ fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
         o[12 + j] = _mm512_shuffle_f32x4::<0xDD>(y, y2);
     }
     o
-}
-
-#[cfg(test)]
-mod tests {
-    use super::box_counts;
-
-    /// The closed form against `box1d`'s own count (phases 1–4 of the oracle).
-    #[test]
-    fn box_counts_follow_the_oracles_phases() {
-        let sizes = (1usize..40).flat_map(|w| (w..w + 300).step_by(7).map(move |n| (n, w)));
-        for (n, w) in sizes {
-            let half = (w + 2) / 2;
-            let mut want = Vec::new();
-            let mut cnt = half - 1;
-            for _ in 0..w - half + 1 {
-                cnt += 1;
-                want.push(cnt as u32);
-            }
-            want.extend(std::iter::repeat_n(cnt as u32, n.saturating_sub(w)));
-            for _ in 0..half - 1 {
-                cnt -= 1;
-                want.push(cnt as u32);
-            }
-            assert_eq!(box_counts(n, w), want, "n {n} w {w}");
-        }
-    }
 }
