@@ -12,9 +12,17 @@
 //! ```
 //!
 //! `q` equals `RN(a / b)` for the counts this module accepts. That is not taken on trust from
-//! the theorem: the first time a count is used, [`Recip::new`] checks every float32 significand
-//! `a ∈ [1, 2)` against a real division (2²³ cases, a few milliseconds) and remembers the
-//! answer; a count that fails, or is above [`MAX_COUNT`], keeps the divide instruction.
+//! the theorem (Markstein's, which says it holds whenever `y` is `1/b` correctly rounded):
+//!
+//! - The test `every_count_is_exact_for_every_significand` checks every count `1..=MAX_COUNT`
+//!   against a real division for every float32 significand `a ∈ [1, 2)` (2²³ cases a count,
+//!   in every CI run). Each step is one IEEE 754 operation (multiply, FMA, divide), whose
+//!   result the standard fixes bit for bit, so what holds on the CI machine holds on every
+//!   conforming CPU with FMA.
+//! - At run time, the first use of a count in a process re-checks a spread of 2¹² of those
+//!   significands on this CPU ([`SPOT_STRIDE`]: a few microseconds) and remembers the answer, a
+//!   guard against a CPU or emulator whose FMA or divide is not IEEE's. A count that fails, or
+//!   is above [`MAX_COUNT`], keeps the divide instruction.
 //!
 //! Why the significands suffice: for `a = m · 2^e`, every step above scales by `2^e` exactly
 //! as long as no intermediate leaves the normal range, so `q(a) = q(m) · 2^e` and
@@ -179,7 +187,11 @@ fn markstein(a: f32, b: f32, y: f32) -> f32 {
     r.mul_add(y, q0)
 }
 
-/// Whether the reciprocal path is exact for `count`, checked once per process.
+/// The run-time check's spacing between significands: 2²³ / 2¹¹ = 2¹² of them a count.
+const SPOT_STRIDE: u32 = 1 << 11;
+
+/// Whether the reciprocal path is exact for `count`: every count up to [`MAX_COUNT`] is, by
+/// the exhaustive test; a spot check on this CPU, once per process, confirms it.
 fn verified(count: usize) -> bool {
     let Some(slot) = VERIFIED.get(count) else {
         return false;
@@ -189,39 +201,66 @@ fn verified(count: usize) -> bool {
         INEXACT => false,
         _ => {
             // Two threads may both check the same count; they reach the same answer.
-            let ok = count >= 1 && check_all_significands(count as f32);
+            let b = count as f32;
+            let ok = count >= 1 && check_significands(b, 1.0 / b, SPOT_STRIDE);
             slot.store(if ok { EXACT } else { INEXACT }, Ordering::Relaxed);
             ok
         }
     }
 }
 
-/// Every `a ∈ [1, 2)`: the reciprocal path equals `a / b` bit for bit.
-fn check_all_significands(b: f32) -> bool {
+/// Every `stride`-th significand `a ∈ [1, 2)` from 0, and the largest: the reciprocal path
+/// with reciprocal `y` equals `a / b` bit for bit. `stride` is a power of two; 1 checks all
+/// 2²³.
+fn check_significands(b: f32, y: f32, stride: u32) -> bool {
+    let one = 1.0f32.to_bits();
+    let last = f32::from_bits(one | ((1 << 23) - 1));
+    if (last / b).to_bits() != markstein(last, b, y).to_bits() {
+        return false;
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: both target features were just detected.
-        return unsafe { check_fma(b) };
+        return unsafe { check_avx2(b, y, stride) };
     }
-    check_generic(b)
+    (0..1u32 << 23).step_by(stride as usize).all(|m| {
+        let a = f32::from_bits(one | m);
+        (a / b).to_bits() == markstein(a, b, y).to_bits()
+    })
 }
 
+/// [`check_significands`] eight at a time, with intrinsics so it stays vectorised in the
+/// test profile too (the exhaustive test runs it 2²³ times a count).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn check_fma(b: f32) -> bool {
-    check_generic(b)
-}
-
-#[inline(always)]
-fn check_generic(b: f32) -> bool {
-    let y = 1.0 / b;
-    let one = 1.0f32.to_bits();
-    (0..1u32 << 23).step_by(64).all(|base| {
-        (base..base + 64).fold(true, |ok, m| {
-            let a = f32::from_bits(one | m);
-            ok & ((a / b).to_bits() == markstein(a, b, y).to_bits())
-        })
-    })
+fn check_avx2(b: f32, y: f32, stride: u32) -> bool {
+    use std::arch::x86_64::*;
+    debug_assert!(stride.is_power_of_two() && stride <= 1 << 20);
+    let bv = _mm256_set1_ps(b);
+    let y = _mm256_set1_ps(y);
+    let s = stride as i32;
+    let mut bits = _mm256_add_epi32(
+        _mm256_set1_epi32(1.0f32.to_bits() as i32),
+        _mm256_mullo_epi32(
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+            _mm256_set1_epi32(s),
+        ),
+    );
+    let step = _mm256_set1_epi32(8 * s);
+    let mut diff = _mm256_setzero_si256();
+    for _ in 0..(1u32 << 23) / (8 * stride).min(1 << 23) {
+        let a = _mm256_castsi256_ps(bits);
+        let q0 = _mm256_mul_ps(a, y);
+        let r = _mm256_fnmadd_ps(q0, bv, a);
+        let q = _mm256_fmadd_ps(r, y, q0);
+        let x = _mm256_xor_si256(
+            _mm256_castps_si256(q),
+            _mm256_castps_si256(_mm256_div_ps(a, bv)),
+        );
+        diff = _mm256_or_si256(diff, x);
+        bits = _mm256_add_epi32(bits, step);
+    }
+    _mm256_testz_si256(diff, diff) == 1
 }
 
 #[cfg(test)]
@@ -232,6 +271,39 @@ mod tests {
     fn range_bounds_are_powers_of_two() {
         assert_eq!(TINY, 2f32.powi(-64));
         assert_eq!(HUGE, 2f32.powi(64));
+    }
+
+    /// The proof the fast path rests on (see the module docs): every count the fast path
+    /// accepts, every significand. Only x86-64 takes the fast path (its callers pass `fma`
+    /// only there), and only there is the check vectorised; elsewhere it would take hours in
+    /// the test profile.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_count_is_exact_for_every_significand() {
+        let failed: Vec<usize> = (1..=MAX_COUNT)
+            .filter(|&b| !check_significands(b as f32, 1.0 / b as f32, 1))
+            .collect();
+        assert!(failed.is_empty(), "inexact counts: {failed:?}");
+    }
+
+    /// The check (vector and scalar) catches a reciprocal that is off, exhaustively and
+    /// spot-checking.
+    #[test]
+    fn the_check_catches_a_wrong_reciprocal() {
+        for b in [3.0f32, 7.0, 11.0, 4095.0] {
+            let y = 1.0 / b;
+            let wrong = y * (1.0 + 1.0 / 1024.0);
+            assert!(check_significands(b, y, 1));
+            assert!(check_significands(b, y, SPOT_STRIDE));
+            assert!(!check_significands(b, wrong, 1), "{b}");
+            assert!(!check_significands(b, wrong, SPOT_STRIDE), "{b}");
+            let one = 1.0f32.to_bits();
+            let scalar = (0..1u32 << 23).step_by(SPOT_STRIDE as usize).all(|m| {
+                let a = f32::from_bits(one | m);
+                (a / b).to_bits() == markstein(a, b, wrong).to_bits()
+            });
+            assert!(!scalar, "{b}");
+        }
     }
 
     #[test]
