@@ -477,10 +477,20 @@ fn pass23_strip(p: &Plan, o0: usize, s: &mut Scratch, cols64: &mut [f32]) {
     for t in p.w..p.w + p.half_r - 1 {
         step3(p, t, &mut sa, &mut sb, cols, kept);
     }
-    for (j, &sl) in p.inj_slot.iter().enumerate() {
-        let v: [f32; L] = bytemuck::cast(kept[usize::from(sl)]);
-        for (k, &x) in v.iter().enumerate().take(m_rows) {
-            cols64[(o0 + k) * 64 + j] = x;
+    // The 64 decimated columns of the strip's rows into `cols64` (row-major), 16 columns ×
+    // 16 rows at a time through a transpose.
+    for (g, slots) in p.inj_slot.chunks_exact(16).enumerate() {
+        for half in 0..2 {
+            let v: [__m512; 16] = std::array::from_fn(|i| kept[usize::from(slots[i])][half]);
+            for (r, v) in transpose16(v).into_iter().enumerate() {
+                let k = 16 * half + r;
+                if k < m_rows {
+                    let dst: &mut [f32; 16] = (&mut cols64[(o0 + k) * 64 + 16 * g..][..16])
+                        .try_into()
+                        .unwrap();
+                    *dst = bytemuck::cast(v);
+                }
+            }
         }
     }
 }
