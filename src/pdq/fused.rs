@@ -480,7 +480,7 @@ fn pass23_strip(p: &Plan, o0: usize, s: &mut Scratch, cols64: &mut [f32]) {
     // The 64 decimated columns of the strip's rows into `cols64` (row-major), 16 columns ×
     // 16 rows at a time through a transpose.
     for (g, slots) in p.inj_slot.chunks_exact(16).enumerate() {
-        for half in 0..2 {
+        for half in [0, 1] {
             let v: [__m512; 16] = std::array::from_fn(|i| kept[usize::from(slots[i])][half]);
             for (r, v) in transpose16(v).into_iter().enumerate() {
                 let k = 16 * half + r;
