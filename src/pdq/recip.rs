@@ -20,7 +20,7 @@
 //!   result the standard fixes bit for bit, so what holds on the CI machine holds on every
 //!   conforming CPU with FMA.
 //! - At run time, the first use of a count in a process re-checks a spread of 2¹² of those
-//!   significands on this CPU ([`SPOT_STRIDE`]: a few microseconds) and remembers the answer, a
+//!   significands on this CPU (`SPOT_STRIDE`: a few microseconds) and remembers the answer, a
 //!   guard against a CPU or emulator whose FMA or divide is not IEEE's. A count that fails, or
 //!   is above [`MAX_COUNT`], keeps the divide instruction.
 //!
