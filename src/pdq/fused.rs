@@ -211,7 +211,9 @@ fn pass1_strip(p: &Plan, view: &ImageView<'_>, r0: usize, ring: &mut [__m512], c
     let base = r0 % p.rr;
     for m in 0..p.w.div_ceil(16) {
         let c = 16 * m;
-        // Whether every row holds a full 64-byte load from pixel `c` (rows are equally long).
+        // Whether every row holds a full 64-byte load from pixel `c` (rows are equally long):
+        // then a plain load, else masked ones (a masked byte load that crosses a cache line is
+        // slow on some CPUs).
         let full = luma.bpp == 3 && row_len - 3 * c >= 64;
         for half in 0..2 {
             let mut px = [zero; 16];
@@ -553,7 +555,9 @@ impl Luma {
         }
     }
 
-    /// Pixels `c..c + 16` of `row` (zeros past its end).
+    /// Pixels `c..c + 16` of `row` (zeros past its end), through masked loads: grey rows,
+    /// and the RGB blocks near a row's end where a 64-byte load would overrun (the strip loop
+    /// takes [`Luma::rgb16`] for the others).
     #[inline]
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
     fn sixteen(&self, row: &[u8], c: usize) -> __m512 {
@@ -565,12 +569,6 @@ impl Luma {
             // (masked-off bytes are neither read nor able to fault).
             let v = unsafe { _mm_maskz_loadu_epi8(k, p) };
             return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v));
-        }
-        // A full 64-byte load where the row allows (a masked byte load that crosses a cache
-        // line is slow on some CPUs).
-        if row.len() - self.bpp * c >= 64 {
-            // SAFETY: at least 64 bytes of `row` remain from pixel `c`.
-            return unsafe { self.rgb16(p.cast()) };
         }
         // SAFETY: as for the grey load: only the `n` bytes left are read.
         self.rgb(unsafe { _mm512_maskz_loadu_epi8((1u64 << n) - 1, p) })
