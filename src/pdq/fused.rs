@@ -14,10 +14,11 @@
 //!    computed in registers from the RGB bytes and transposed there (two 16×16 blocks) into a
 //!    small ring of columns, and the running sums advance 16 steps; each output is divided at
 //!    once and, as soon as 16 outputs exist, transposed back and stored as rows in a ring of
-//!    `wc + 64` rows (the only buffer that grows with the image, with its width).
-//! 2. **Pass 2** (vertical) + **pass 3** (horizontal), once pass 1 has made the rows a strip
-//!    needs, 32 columns at a time: the vertical running sums (one per column, kept in a row of
-//!    sums) advance 32 rows and are divided, the results transposed in registers into a ring
+//!    `wc + 32` rows, rounded up to a multiple of 32 (the only buffer that grows with the
+//!    image, with its width).
+//! 2. **Pass 2** (vertical) + **pass 3** (horizontal), on every row whose rows pass 1 has
+//!    made, 32 columns at a time: the vertical running sums (one per column, kept in a row of
+//!    sums) advance up to 32 rows and are divided, the results transposed in registers into a ring
 //!    of columns, and pass 3's running sums advance over them. Pass 3 divides only at the 64
 //!    columns decimation keeps; pass 4 ([`super::fast`]) runs on those 64 columns.
 //!
@@ -128,11 +129,13 @@ pub(super) unsafe fn passes_1_to_3(view: &ImageView<'_>, s: &mut Scratch, cols64
         }
         *sl = slot[c];
     }
-    // Pass 2's strip at o0 runs once pass 1 has made row o0 + L + half_c - 2 (pass 1 is then
-    // at most L - 1 rows further) and still subtracts rows from o0 + half_c - 1 - wc on: with
-    // more than wc + 2L - 2 rows, and a multiple of L so a strip never wraps, pass 1 never
-    // overwrites a row pass 2 has still to read.
-    let rr = (wc + 2 * L).next_multiple_of(L);
+    // Before pass 1's strip at r0, pass 2 has made every row whose added row (o + half_c - 1)
+    // was made, so the rows it has left subtract rows from r0 - wc on, and the strip overwrites
+    // rows up to r0 + L - 1 - rr: with at least wc + L rows, and a multiple of L so a strip
+    // never wraps, pass 1 never overwrites a row pass 2 has still to read. (A smaller
+    // ring than pass 2 in whole L-row strips would need: it stays in L2 with the photo's
+    // rows, for about 2 % less PDQ time on photos just decoded, `examples/pdq_loop` fresh.)
+    let rr = (wc + L).next_multiple_of(L);
     let p = Plan {
         w,
         h,
@@ -171,10 +174,16 @@ pub(super) unsafe fn passes_1_to_3(view: &ImageView<'_>, s: &mut Scratch, cols64
     for r0 in (0..h).step_by(L) {
         pass1_strip(&p, view, r0, &mut s.ring, &mut s.cols);
         let avail = (r0 + L).min(h);
-        // Pass 2's strip at o0 reads rows up to o0 + L - 1 + half_c - 1.
-        while o0 < h && (avail == h || o0 + L + p.half_c - 2 < avail) {
-            pass23_strip(&p, o0, s, cols64);
-            o0 += L;
+        // Pass 2's row o adds row o + half_c - 1 (none past the image).
+        let end = if avail == h {
+            h
+        } else {
+            (avail + 1).saturating_sub(p.half_c)
+        };
+        while o0 < end {
+            let n = L.min(end - o0);
+            pass23_strip(&p, o0, n, s, cols64);
+            o0 += n;
         }
     }
     debug_assert!(o0 >= h);
@@ -405,11 +414,12 @@ fn add_sub(p: &Plan, t: usize, sa: &mut __m512, sb: &mut __m512, cols: &[Col]) {
     }
 }
 
-/// Pass 2 over output rows `o0..o0 + 32` and pass 3 over those rows, into `cols64`.
+/// Pass 2 over output rows `o0..o0 + m_rows` (at most 32) and pass 3 over those rows, into
+/// `cols64`.
 #[inline]
 #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
-fn pass23_strip(p: &Plan, o0: usize, s: &mut Scratch, cols64: &mut [f32]) {
-    let m_rows = L.min(p.h - o0);
+fn pass23_strip(p: &Plan, o0: usize, m_rows: usize, s: &mut Scratch, cols64: &mut [f32]) {
+    debug_assert!(m_rows <= L && o0 + m_rows <= p.h);
     // Per output row: the ring rows pass 2 adds and subtracts, and the divisor. Where the
     // oracle's phase has no add (or no subtract) the row of zeros stands in: adding or
     // subtracting +0 leaves every sum as it is (a sum is never −0: it starts at +0, and x − x
