@@ -12,10 +12,11 @@
 //!
 //! 1. **Luma + pass 1** (horizontal), 16 columns at a time: luma of 32 rows × 16 pixels is
 //!    computed in registers from the RGB bytes and transposed there (two 16×16 blocks) into a
-//!    small ring of columns, and the running sums advance 16 steps; each output is divided at
-//!    once and, as soon as 16 outputs exist, transposed back and stored as rows in a ring of
-//!    `wc + 32` rows, rounded up to a multiple of 32 (the only buffer that grows with the
-//!    image, with its width).
+//!    small ring of columns, and the running sums advance 16 steps (in the full window, in the
+//!    same loop as the next block's luma, so the out-of-order core overlaps the sums' latency
+//!    chain with it); each output is divided at once and, as soon as 16 outputs exist,
+//!    transposed back and stored as rows in a ring of `wc + 32` rows, rounded up to a
+//!    multiple of 32 (the only buffer that grows with the image, with its width).
 //! 2. **Pass 2** (vertical) + **pass 3** (horizontal), on every row whose rows pass 1 has
 //!    made, 32 columns at a time: the vertical running sums (one per column, kept in a row of
 //!    sums) advance up to 32 rows and are divided, the results transposed in registers into a ring
