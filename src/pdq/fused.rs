@@ -19,8 +19,8 @@
 //!    multiple of 32 (the only buffer that grows with the image, with its width).
 //! 2. **Pass 2** (vertical) + **pass 3** (horizontal), on every row whose rows pass 1 has
 //!    made, 32 columns at a time: the vertical running sums (one per column, kept in a row of
-//!    sums) advance up to 32 rows and are divided, the results transposed in registers into a ring
-//!    of columns, and pass 3's running sums advance over them. Pass 3 divides only at the 64
+//!    sums) advance up to 32 rows and are divided, the results transposed in registers into a
+//!    ring of columns, and pass 3's running sums advance over them. Pass 3 divides only at the 64
 //!    columns decimation keeps; pass 4 ([`super::fast`]) runs on those 64 columns.
 //!
 //! Division by the box count uses [`Recip`] (exact for every count it accepts). Its argument
@@ -259,7 +259,8 @@ fn pass1_strip(p: &Plan, view: &ImageView<'_>, r0: usize, ring: &mut [__m512], c
             _mm_prefetch::<_MM_HINT_T1>(row.wrapping_add(luma.bpp * c).cast());
         }
         // When this block's steps are all in the full window and the next block is full width,
-        // its luma is computed beside them.
+        // its luma is computed beside them. (`full(cn)` means pixel cn + 21 exists, so steps
+        // c..c + 16 stay below w: no step adds a column past the image.)
         let cn = c + 16;
         ready = c >= p.wr && cn < p.w && full(cn);
         if ready {
