@@ -223,12 +223,12 @@ fn pass1_strip(p: &Plan, view: &ImageView<'_>, r0: usize, ring: &mut [__m512], c
     // already made it (see `steps1_luma`).
     let mut px = [[zero; 16]; 2];
     let mut ready = false;
+    // Whether every row holds a full 64-byte load from pixel `c` (rows are equally long):
+    // then a plain load, else masked ones (a masked byte load that crosses a cache line is
+    // slow on some CPUs).
+    let full = |c: usize| luma.bpp == 3 && c < p.w && row_len - 3 * c >= 64;
     for m in 0..p.w.div_ceil(16) {
         let c = 16 * m;
-        // Whether every row holds a full 64-byte load from pixel `c` (rows are equally long):
-        // then a plain load, else masked ones (a masked byte load that crosses a cache line is
-        // slow on some CPUs).
-        let full = |c: usize| luma.bpp == 3 && row_len - 3 * c >= 64;
         for (half, px) in px.iter_mut().enumerate() {
             if !ready {
                 if full(c) {
@@ -262,7 +262,7 @@ fn pass1_strip(p: &Plan, view: &ImageView<'_>, r0: usize, ring: &mut [__m512], c
         // its luma is computed beside them. (`full(cn)` means pixel cn + 21 exists, so steps
         // c..c + 16 stay below w: no step adds a column past the image.)
         let cn = c + 16;
-        ready = c >= p.wr && cn < p.w && full(cn);
+        ready = c >= p.wr && full(cn);
         if ready {
             // SAFETY: 64 bytes of every row remain from pixel `cn` (`full(cn)`).
             unsafe {
@@ -325,14 +325,9 @@ fn steps1(
     while t < t1 {
         if t == lo && lo < hi {
             let d = p.div_r[p.wr];
-            let mask = p.mask;
-            let back = p.wr;
             let half = p.half_r - 1;
             for t in lo..hi {
-                let x = cols[t & mask];
-                let y = cols[(t - back) & mask];
-                sa = _mm512_sub_ps(_mm512_add_ps(sa, x[0]), y[0]);
-                sb = _mm512_sub_ps(_mm512_add_ps(sb, x[1]), y[1]);
+                [sa, sb] = full_step(p, t, [sa, sb], cols);
                 out[(t - half) & 31] = [d.div16(sa), d.div16(sb)];
             }
             done = Some(hi - half);
@@ -373,7 +368,7 @@ unsafe fn steps1_luma(
     let (luma, rows, cn) = next;
     let [mut sa, mut sb] = *state;
     let d = p.div_r[p.wr];
-    let (mask, back, half) = (p.mask, p.wr, p.half_r - 1);
+    let half = p.half_r - 1;
     for j in 0..16 {
         // SAFETY: the caller guarantees 64 readable bytes from pixel `cn` in every row.
         unsafe {
@@ -381,10 +376,7 @@ unsafe fn steps1_luma(
             px[1][j] = luma.rgb16(rows[16 + j].as_ptr().add(3 * cn));
         }
         let t = t0 + j;
-        let x = cols[t & mask];
-        let y = cols[(t - back) & mask];
-        sa = _mm512_sub_ps(_mm512_add_ps(sa, x[0]), y[0]);
-        sb = _mm512_sub_ps(_mm512_add_ps(sb, x[1]), y[1]);
+        [sa, sb] = full_step(p, t, [sa, sb], cols);
         out[(t - half) & 31] = [d.div16(sa), d.div16(sb)];
     }
     *state = [sa, sb];
@@ -400,12 +392,9 @@ fn steps3(p: &Plan, t0: usize, t1: usize, state: &mut Col, cols: &[Col], kept: &
     while t < t1 {
         if t == lo && lo < hi {
             // The middle phase without per-step tests but the kept-column one.
-            let (mask, back, half) = (p.mask, p.wr, p.half_r - 1);
+            let half = p.half_r - 1;
             for t in lo..hi {
-                let x = cols[t & mask];
-                let y = cols[(t - back) & mask];
-                sa = _mm512_sub_ps(_mm512_add_ps(sa, x[0]), y[0]);
-                sb = _mm512_sub_ps(_mm512_add_ps(sb, x[1]), y[1]);
+                [sa, sb] = full_step(p, t, [sa, sb], cols);
                 keep(p, t - half, sa, sb, kept);
             }
             t = hi;
@@ -463,6 +452,20 @@ fn step(
         return Some((oi, [d.div16(*sa), d.div16(*sb)]));
     }
     None
+}
+
+/// Step `t` of a horizontal pass in its full window (`wr <= t < w`): add column `t`, then
+/// subtract column `t - wr`, in both halves; the middle phase of [`steps1`], [`steps1_luma`]
+/// and [`steps3`], as [`add_sub`] with both branches taken.
+#[inline]
+#[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
+fn full_step(p: &Plan, t: usize, s: Col, cols: &[Col]) -> Col {
+    let x = &cols[t & p.mask];
+    let y = &cols[(t - p.wr) & p.mask];
+    [
+        _mm512_sub_ps(_mm512_add_ps(s[0], x[0]), y[0]),
+        _mm512_sub_ps(_mm512_add_ps(s[1], x[1]), y[1]),
+    ]
 }
 
 /// The running sums' part of step `t` of a horizontal pass: add column `t` (if `t < w`), then
