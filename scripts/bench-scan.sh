@@ -35,6 +35,10 @@
 #               runs with hyperfine, then all Python passes
 #   RESULTS     where the report goes   [results/scan-bench-YYYY-MM-DD in the repository]
 #   VIGIL_NOTE  free text for the report's vigil line (e.g. "main at abc1234, release build")
+#   ANY_BUILD=1 benchmark a binary built from another commit or from uncommitted changes
+#               (`vigil --version` names its commit, with -dirty-… for the latter); without it
+#               such a binary is refused, so an experiment's build (`cargo test --release`
+#               rebuilds target/release/vigil from the working tree) is never reported as HEAD
 # The machine is shared: every figure is printed with the load average (uptime) taken just
 # before it was measured. Output: a markdown report on stdout and in $RESULTS/report.md, with
 # the small files it was made from (summary.json of each vigil run, the Python results, the
@@ -64,6 +68,11 @@ log() { echo "bench-scan: $*" >&2; }
 load() { uptime | sed 's/.*load average: //'; }
 [ -x "$VIGIL" ] || die "no vigil binary at $VIGIL (cargo build --release, or set VIGIL=)"
 VIGIL=$(cd "$(dirname "$VIGIL")" && pwd)/$(basename "$VIGIL")
+built=$("$VIGIL" --version | sed -n 's/.*(git \(.*\))$/\1/p')
+head_commit=$(git rev-parse HEAD 2>/dev/null || echo none)
+if [ "${ANY_BUILD:-0}" != 1 ] && [ "$built" != "$head_commit" ]; then
+    die "$VIGIL was built from ${built:-an unknown commit}, not from HEAD ($head_commit) as committed: rebuild (cargo build --release) or set ANY_BUILD=1"
+fi
 [ -x "$PY" ] || die "no Python at $PY (set PY= to one with Pillow, numpy, pdqhash, faiss-cpu)"
 "$PY" -c 'import PIL, numpy, pdqhash, faiss' || die "$PY lacks Pillow, numpy, pdqhash or faiss"
 [ -f "$MAKE_PHOTOS" ] || die "no make-photos.py at $MAKE_PHOTOS (set MAKE_PHOTOS= to the shared tool)"

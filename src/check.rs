@@ -140,7 +140,7 @@ pub fn adapter_key(a: &AdapterInfo) -> String {
         a.backend,
         a.driver,
         env!("CARGO_PKG_VERSION"),
-        option_env!("VIGIL_GIT_COMMIT").unwrap_or("unknown")
+        crate::GIT_COMMIT
     )
 }
 

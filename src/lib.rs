@@ -35,6 +35,11 @@ pub mod simd;
 pub mod synth;
 pub mod video;
 
+/// The git commit this build came from, as provenance records it (conventions.md): 40 hex
+/// digits; `<commit>-dirty-<12 hex digits>` when the sources differed from the commit (the
+/// digits a digest of the changes, see `build.rs`); `unknown` when built without git.
+pub const GIT_COMMIT: &str = env!("VIGIL_GIT_COMMIT");
+
 pub use engine::{Backend, Counters, Engine, EngineError};
 pub use hasher::{
     Algorithms, Compat, FileHashes, HashError, HashOptions, PdqResult, hash_bytes, hash_decoded,

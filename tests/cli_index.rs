@@ -354,3 +354,30 @@ fn match_backends_print_the_same_records() {
     }
     assert_eq!((gpu.code, &gpu.stdout), (0, &scan.stdout), "{}", gpu.stderr);
 }
+
+/// `vigil --version` names the commit that provenance records (`index info`'s "git").
+#[test]
+fn version_names_the_recorded_commit() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let v = vigil(dir, &["--version"], None);
+    assert_eq!(v.code, 0);
+    let git = v
+        .stdout
+        .trim()
+        .strip_prefix(concat!("vigil ", env!("CARGO_PKG_VERSION"), " (git "))
+        .and_then(|s| s.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{}", v.stdout))
+        .to_owned();
+    assert!(git == "unknown" || git.len() >= 40, "{git}");
+    std::fs::write(dir.join("known.txt"), format!("{OTHER}\n")).unwrap();
+    let o = vigil(
+        dir,
+        &["index", "build", "--out", "k.vidx", "--list", "k=known.txt"],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let info = vigil(dir, &["index", "info", "--json", "k.vidx"], None);
+    let j: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+    assert_eq!(j["provenance"]["git"], git.as_str());
+}

@@ -17,10 +17,18 @@ pub const EXIT_USAGE: i32 = 64;
 /// Exit code when the output cannot be written.
 pub const EXIT_IO: i32 = 74;
 
+/// `vigil --version`: the version and the git commit provenance records ([`vigil::GIT_COMMIT`]).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("VIGIL_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "vigil",
-    version,
+    version = VERSION,
     about = "Perceptual hashing (PDQ, pHash) of images, exactly as the reference implementations."
 )]
 struct Cli {
@@ -131,7 +139,7 @@ fn check_gpu() -> anyhow::Result<i32> {
 
 fn info() {
     let levels: Vec<_> = vigil::simd::available().iter().map(|l| l.name()).collect();
-    println!("vigil {}", env!("CARGO_PKG_VERSION"));
+    println!("vigil {VERSION}");
     println!(
         "simd: {} (available: {})",
         vigil::simd::level().name(),

@@ -1503,7 +1503,7 @@ pub fn run(a: ScanArgs) -> anyhow::Result<i32> {
         "schema": SCHEMA,
         "provenance": {
             "vigil": env!("CARGO_PKG_VERSION"),
-            "git": option_env!("VIGIL_GIT_COMMIT").unwrap_or("unknown"),
+            "git": vigil::GIT_COMMIT,
             "command": std::env::args().collect::<Vec<_>>().join(" "),
             "started": utc(started),
             "finished": utc(SystemTime::now()),

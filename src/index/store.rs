@@ -179,9 +179,7 @@ impl Provenance {
     pub fn now() -> Provenance {
         Provenance {
             vigil: env!("CARGO_PKG_VERSION").to_owned(),
-            git: option_env!("VIGIL_GIT_COMMIT")
-                .unwrap_or("unknown")
-                .to_owned(),
+            git: crate::GIT_COMMIT.to_owned(),
             command: std::env::args().collect::<Vec<_>>().join(" "),
             written: utc(SystemTime::now()),
         }
