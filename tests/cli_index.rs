@@ -355,6 +355,39 @@ fn match_backends_print_the_same_records() {
     assert_eq!((gpu.code, &gpu.stdout), (0, &scan.stdout), "{}", gpu.stderr);
 }
 
+/// `vigil info` and `vigil index info` into a pipe whose reader is gone (`| head -0`): a quiet
+/// exit 0, not a panic.
+#[test]
+fn closed_stdout_ends_quietly() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    std::fs::write(dir.join("known.txt"), format!("{OTHER}\n")).unwrap();
+    let o = vigil(
+        dir,
+        &["index", "build", "--out", "k.vidx", "--list", "k=known.txt"],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    for args in [
+        &["info"][..],
+        &["index", "info", "k.vidx"],
+        &["index", "verify", "k.vidx"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(BIN)
+            .current_dir(dir)
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
 /// `vigil --version` names the commit that provenance records (`index info`'s "git").
 #[test]
 fn version_names_the_recorded_commit() {

@@ -485,7 +485,7 @@ pub fn run(cmd: IndexCmd) -> anyhow::Result<i32> {
         IndexCmd::Verify(a) => {
             let idx = Index::open(&a.index)?;
             idx.verify_deep()?;
-            println!(
+            out!(
                 "{}: ok ({} lists, every checksum and table verified)",
                 a.index.display(),
                 idx.manifest().lists.len()
@@ -647,22 +647,25 @@ fn info(idx: &Index, json: bool) -> anyhow::Result<()> {
             "schema": 1, "path": idx.path(), "format": vigil::index::format::FORMAT_VERSION,
             "provenance": m.provenance, "lists": lists,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!(
+    out!(
         "index: {} (format {})",
         idx.path(),
         vigil::index::format::FORMAT_VERSION
     );
     let p = &m.provenance;
-    println!(
+    out!(
         "written: {} by vigil {} (git {}): {}",
-        p.written, p.vigil, p.git, p.command
+        p.written,
+        p.vigil,
+        p.git,
+        p.command
     );
-    println!("name\talgo\tradius\tversion\tentries\tremoved\tsegments\tmin_quality\tsha256");
+    out!("name\talgo\tradius\tversion\tentries\tremoved\tsegments\tmin_quality\tsha256");
     for l in &m.lists {
-        println!(
+        out!(
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             l.name,
             l.algo.name(),
@@ -676,7 +679,7 @@ fn info(idx: &Index, json: bool) -> anyhow::Result<()> {
         );
         if let Some(m) = &l.vpdq {
             let t = &m.thresholds;
-            println!(
+            out!(
                 "  vpdq: {} videos ({} removed; entries are frames), semantics {}, D {}, Q {}, \
                  query ≥ {}%, target ≥ {}%",
                 m.groups,
@@ -689,9 +692,13 @@ fn info(idx: &Index, json: bool) -> anyhow::Result<()> {
             );
         }
         for s in &l.sources {
-            println!(
+            out!(
                 "  {} {} ({} entries, {}) sha256 {}",
-                s.action, s.path, s.entries, s.added, s.sha256
+                s.action,
+                s.path,
+                s.entries,
+                s.added,
+                s.sha256
             );
         }
     }

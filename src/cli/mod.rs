@@ -2,6 +2,13 @@
 //! input failed (`vigil match` and `vigil video match`: 0 matches, 1 none, 2 failures, 3 both), 64 and up for fatal
 //! errors (64 bad arguments or unreadable lists/index, 74 output not writable).
 
+/// `println!` for the CLI's plain-text reports (`info`, `index info`, `index verify`): when
+/// standard output is closed early (`vigil info | head -1`) the process ends quietly with
+/// code 0, where `println!` would panic; any other write error ends it with [`EXIT_IO`].
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::emit(format_args!($($t)*)) };
+}
+
 mod bench;
 mod hash;
 mod index;
@@ -11,6 +18,19 @@ mod scan;
 mod video;
 
 use clap::{Parser, Subcommand};
+
+/// One line of [`out!`].
+fn emit(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|()| o.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("vigil: writing to standard output: {e}");
+        std::process::exit(EXIT_IO);
+    }
+}
 
 /// Exit code for bad arguments.
 pub const EXIT_USAGE: i32 = 64;
@@ -139,19 +159,19 @@ fn check_gpu() -> anyhow::Result<i32> {
 
 fn info() {
     let levels: Vec<_> = vigil::simd::available().iter().map(|l| l.name()).collect();
-    println!("vigil {VERSION}");
-    println!(
+    out!("vigil {VERSION}");
+    out!(
         "simd: {} (available: {})",
         vigil::simd::level().name(),
         levels.join(", ")
     );
-    println!("decoding policy: {}", vigil::decode::POLICY);
+    out!("decoding policy: {}", vigil::decode::POLICY);
     let (adapters, why) = vigil::engine::auto_choice();
     if adapters.is_empty() {
-        println!("gpu adapters: none");
+        out!("gpu adapters: none");
     }
     for a in &adapters {
-        println!(
+        out!(
             "gpu adapter: {} | type {} | backend {} | {} | compute {} | max_storage_buffer_binding_size {} | max_compute_workgroups_per_dimension {}",
             a.name,
             a.device_type,
@@ -162,5 +182,5 @@ fn info() {
             a.max_compute_workgroups_per_dimension
         );
     }
-    println!("backend auto: {why}");
+    out!("backend auto: {why}");
 }
