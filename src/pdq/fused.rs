@@ -265,7 +265,7 @@ fn pass1_strip(p: &Plan, view: &ImageView<'_>, r0: usize, ring: &mut [__m512], c
         ready = c >= p.wr && full(cn);
         if ready {
             // SAFETY: 64 bytes of every row remain from pixel `cn` (`full(cn)`).
-            unsafe {
+            done = unsafe {
                 steps1_luma(
                     p,
                     c,
@@ -276,7 +276,6 @@ fn pass1_strip(p: &Plan, view: &ImageView<'_>, r0: usize, ring: &mut [__m512], c
                     &mut px,
                 )
             };
-            done = cn + 1 - p.half_r;
         } else {
             let made = steps1(p, c, (c + 16).min(p.w), &mut state, cols, &mut out);
             done = made.unwrap_or(done);
@@ -350,7 +349,7 @@ fn steps1(
 /// independent work the out-of-order core runs in its shadow. As separate loops, a block's
 /// luma and transposes filled the reorder window and the chain ran alone: about 10 % less PDQ
 /// time on photos just decoded (`examples/pdq_loop` fresh). The steps are [`steps1`]'s middle
-/// phase, operation for operation.
+/// phase, operation for operation; returns one past the last output made, as [`steps1`].
 ///
 /// # Safety
 /// 64 bytes of every row must be readable from pixel `cn`.
@@ -364,7 +363,7 @@ unsafe fn steps1_luma(
     out: &mut [Col; 32],
     next: (&Luma, &[&[u8]; L], usize),
     px: &mut [[__m512; 16]; 2],
-) {
+) -> usize {
     let (luma, rows, cn) = next;
     let [mut sa, mut sb] = *state;
     let d = p.div_r[p.wr];
@@ -380,6 +379,7 @@ unsafe fn steps1_luma(
         out[(t - half) & 31] = [d.div16(sa), d.div16(sb)];
     }
     *state = [sa, sb];
+    t0 + 16 - half
 }
 
 /// Steps `t0..t1` of pass 3 (see [`step3`]); a function of its own as [`steps1`].
