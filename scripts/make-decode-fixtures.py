@@ -141,6 +141,35 @@ write("jpeg-trunc-no-eoi.jpg", base[:-2])
 write("jpeg-trunc-header.jpg", base[:200])
 prog = pil_bytes(P, format="JPEG", quality=85, progressive=True)
 write("jpeg-trunc-progressive.jpg", prog[: len(prog) * 2 // 3])
+# A warning while the header is read (extraneous bytes before a DQT): Pillow reads the file.
+k = base.find(b"\xff\xdb")
+write("jpeg-extraneous-header.jpg", base[:k] + b"\x00\x01\x02" + base[k:])
+
+
+def segments(b):
+    """(offset, marker) of each marker segment before EOI, entropy-coded data skipped."""
+    out, i = [], 2
+    while i + 4 <= len(b):
+        if b[i] != 0xFF or b[i + 1] in (0x00, 0xFF) or 0xD0 <= b[i + 1] <= 0xD7:
+            i += 1
+            continue
+        m = b[i + 1]
+        if m == 0xD9:
+            break
+        out.append((i, m))
+        i += 2 + struct.unpack(">H", b[i + 2:i + 4])[0]
+    return out
+
+
+# A progressive JPEG whose Huffman table after its second scan has a bogus index (a fatal
+# error), alone and after a warning (extraneous bytes before the second scan): Pillow refuses
+# both; TurboJPEG 2.x reports the second as a warning.
+sos = [o for o, m in segments(prog) if m == 0xDA]
+dht = [o for o, m in segments(prog) if m == 0xC4 and o > sos[1]][0]
+bad = bytearray(prog)
+bad[dht + 4] = 0x1F  # table class 1, index 15
+write("jpeg-progressive-bad-dht.jpg", bytes(bad))
+write("jpeg-warning-then-bad-dht.jpg", bytes(bad[:sos[1]]) + b"\x12\x34" + bytes(bad[sos[1]:]))
 # A JPEG whose frame header claims 20000x10000 (200 MP) with tiny data.
 small = pil_bytes(photo(16, 16), format="JPEG", quality=50)
 j = small.find(b"\xff\xc0")

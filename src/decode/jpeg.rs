@@ -36,11 +36,20 @@ impl Handle {
         }
     }
 
-    /// Whether the last failure was only a warning.
-    fn last_was_warning(&self) -> bool {
+    /// Whether the last call failed only with warnings (libjpeg went on to the end), with the
+    /// message TurboJPEG kept.
+    ///
+    /// TurboJPEG 2.x cannot say so itself: `tjGetErrorCode` is `TJERR_WARNING` whenever a
+    /// warning was seen, even when a fatal error followed it and stopped the decode (the rows
+    /// after it are never written). Its message tells them apart: libjpeg formats the first
+    /// warning into it, and a fatal error overwrites it. So only warnings were seen when the
+    /// message is one of libjpeg's warnings.
+    fn only_warnings(&self) -> (bool, String) {
         // SAFETY: self.0 is a live handle.
         let code = unsafe { tj::tjGetErrorCode(self.0) };
-        code == tj::TJERR_TJERR_WARNING as libc::c_int
+        let msg = self.error_message();
+        let warning = code == tj::TJERR_TJERR_WARNING as libc::c_int && is_warning_message(&msg);
+        (warning, msg)
     }
 }
 
@@ -51,6 +60,24 @@ impl Drop for Handle {
             tj::tjDestroy(self.0);
         }
     }
+}
+
+/// libjpeg's warnings: every `JWRN_*` message of the `jerror.h` of libjpeg-turbo 2.1.5 (the
+/// release the build links), up to its first formatted value; no fatal (`JERR_*`) message
+/// there starts like any of them. A warning missing here (a later release adding one) makes
+/// its files fail with that message: refused, never hashed from a partial decode.
+const WARNING_MESSAGES: &[&str] = &[
+    "Corrupt JPEG data: ",
+    "Premature end of JPEG file",
+    "Unknown Adobe color transform code ",
+    "Inconsistent progression sequence for component ",
+    "Warning: unknown JFIF revision number ",
+    "Invalid SOS parameters for sequential JPEG",
+    "Application transferred too many scanlines",
+];
+
+fn is_warning_message(msg: &str) -> bool {
+    WARNING_MESSAGES.iter().any(|w| msg.starts_with(w))
 }
 
 thread_local! {
@@ -100,8 +127,13 @@ pub(crate) fn header(bytes: &[u8]) -> Result<JpegHeader, DecodeError> {
             tj::tjDecompressHeader3(h.0, bytes.as_ptr(), len, &mut w, &mut ht, &mut ss, &mut cs)
         };
         if rc != 0 {
-            let msg = h.error_message();
-            return Err(DecodeError::Corrupt(msg));
+            // tjDecompressHeader3 fails on warnings too (extraneous bytes before a marker,
+            // an unknown JFIF revision), after it has read the whole header; Pillow reads
+            // these files.
+            let (warning, msg) = h.only_warnings();
+            if !warning {
+                return Err(DecodeError::Corrupt(msg));
+            }
         }
         Ok((w, ht, cs))
     });
@@ -244,8 +276,8 @@ fn decompress(
         if rc == 0 {
             return Ok(());
         }
-        let msg = handle.error_message();
-        if !handle.last_was_warning() {
+        let (warning, msg) = handle.only_warnings();
+        if !warning {
             return Err(DecodeError::Corrupt(msg));
         }
         let lower = msg.to_ascii_lowercase();
@@ -328,6 +360,27 @@ pub(crate) fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warnings_are_told_from_fatal_errors() {
+        for w in [
+            "Corrupt JPEG data: 3 extraneous bytes before marker 0xdb",
+            "Corrupt JPEG data: premature end of data segment",
+            "Premature end of JPEG file",
+            "Warning: unknown JFIF revision number 2.01",
+        ] {
+            assert!(is_warning_message(w), "{w}");
+        }
+        for e in [
+            "Bogus DHT index 15",
+            "Premature end of input file",
+            "Invalid JPEG file structure: two SOI markers",
+            "Progressive JPEG image has more than 500 scans",
+            "tjDecompressHeader3(): Could not determine subsampling type for JPEG image",
+        ] {
+            assert!(!is_warning_message(e), "{e}");
+        }
+    }
 
     #[test]
     fn muldiv255_is_exact_rounding() {

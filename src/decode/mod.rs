@@ -3,7 +3,8 @@
 //!
 //! * JPEG: libjpeg-turbo's TurboJPEG API (Pillow's own decoder); CMYK/YCCK converted by
 //!   Pillow's rule (Adobe-inverted, `MULDIV255(c, k)`); truncated files are errors, other
-//!   libjpeg warnings are not (as in Pillow); more than 500 progressive scans are refused.
+//!   libjpeg warnings are not (as in Pillow), and a fatal error is one even after a warning;
+//!   more than 500 progressive scans are refused.
 //! * PNG: the `png` crate; 16-bit grey is clipped to 255, 16-bit colour and grey+alpha keep
 //!   the high byte; alpha is dropped.
 //! * GIF: the `gif` crate, frame 0 composed onto the canvas as Pillow does.
