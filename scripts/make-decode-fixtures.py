@@ -11,8 +11,9 @@ libturbojpeg.so.0 (ctypes) for the YCCK JPEG. Writes into tests/data/decode/:
   * pixels-expected.csv: file,mode,outcome,width,height,sha256 — sha256 of Pillow's
     Image.open(f).convert('RGB').tobytes() (mode "exif": after ImageOps.exif_transpose), for the
     generated files and every file of tests/data/threatexchange/derived/pdq-expected.csv;
-    outcome is ok, error (Pillow refuses it) or unsupported (Pillow decodes it, vigil refuses
-    the variant on purpose because its decoder would not give Pillow's pixels);
+    outcome is ok, error (Pillow refuses it), unsupported (Pillow decodes it, vigil refuses
+    the variant on purpose because its decoder would not give Pillow's pixels) or partial
+    (Pillow decodes only part of the data and fills in the rest; vigil refuses it as truncated);
   * extra-expected.csv: reference PDQ / pHash rows for GIF, BMP, TIFF, 16-bit PNG, CMYK JPEG.
 """
 import csv, ctypes, hashlib, io, os, struct, subprocess, sys, tempfile, zlib
@@ -36,6 +37,8 @@ def photo(w, h, box=(300, 150, 1300, 775)):
 
 # Variants vigil refuses on purpose (its decoder would not give Pillow's pixels).
 UNSUPPORTED = set()
+# Files Pillow decodes only in part (the rest filled in), which vigil refuses as truncated.
+PARTIAL = set()
 rows_generated = []  # file names, in order
 extra_files = []
 
@@ -170,6 +173,16 @@ bad = bytearray(prog)
 bad[dht + 4] = 0x1F  # table class 1, index 15
 write("jpeg-progressive-bad-dht.jpg", bytes(bad))
 write("jpeg-warning-then-bad-dht.jpg", bytes(bad[:sos[1]]) + b"\x12\x34" + bytes(bad[sos[1]:]))
+# Markers met inside the scan (libjpeg: "premature end of data segment", the rest gray): an RST
+# without a restart interval, and the scan cut short by an EOI. Pillow decodes both; vigil
+# refuses them as truncated on purpose (conventions.md: never a partly decoded hash).
+scan = segments(base)[-1][0]
+mid = (scan + len(base)) // 2
+while base[mid - 1] == 0xFF or base[mid] == 0xFF:
+    mid += 1
+write("jpeg-rst-inside-scan.jpg", base[:mid] + b"\xff\xd0" + base[mid:])
+write("jpeg-eoi-inside-scan.jpg", base[:mid] + b"\xff\xd9")
+PARTIAL.update(["jpeg-rst-inside-scan.jpg", "jpeg-eoi-inside-scan.jpg"])
 # A JPEG whose frame header claims 20000x10000 (200 MP) with tiny data.
 small = pil_bytes(photo(16, 16), format="JPEG", quality=50)
 j = small.find(b"\xff\xc0")
@@ -483,7 +496,8 @@ def ref_row(rel, full, mode="rgb", forced=None):
 
 rows = []
 for name in rows_generated:
-    rows.append(ref_row(f"decode/{name}", path(name), forced="unsupported" if name in UNSUPPORTED else None))
+    forced = "unsupported" if name in UNSUPPORTED else "partial" if name in PARTIAL else None
+    rows.append(ref_row(f"decode/{name}", path(name), forced=forced))
     if "exif-orient" in name:
         rows.append(ref_row(f"decode/{name}", path(name), "exif"))
 with open(os.path.join(TX, "derived", "pdq-expected.csv")) as f:

@@ -31,7 +31,7 @@ fn pixels_match_pillow() {
     let mut rdr = csv::Reader::from_path(data_dir().join("decode").join("pixels-expected.csv"))
         .expect("pixels-expected.csv");
     let mut failures = Vec::new();
-    let mut counts = [0usize; 3];
+    let mut counts = [0usize; 4];
     for rec in rdr.records() {
         let rec = rec.expect("csv row");
         let (file, mode, outcome) = (&rec[0], &rec[1], &rec[2]);
@@ -59,6 +59,13 @@ fn pixels_match_pillow() {
                 failures.push(format!("{file} [{mode}]: Pillow refuses it, we decode it"))
             }
             ("unsupported", Err(DecodeError::UnsupportedVariant(_))) => counts[2] += 1,
+            // conventions.md: a truncated or corrupt file is an error, never a partly decoded
+            // hash, also where Pillow fills in what is missing.
+            ("partial", Err(DecodeError::Truncated)) => counts[3] += 1,
+            ("partial", other) => failures.push(format!(
+                "{file} [{mode}]: expected Truncated, got {:?}",
+                other.map(|d| d.format)
+            )),
             ("unsupported", other) => failures.push(format!(
                 "{file} [{mode}]: expected UnsupportedVariant, got {:?}",
                 other.map(|d| d.format)
@@ -67,8 +74,8 @@ fn pixels_match_pillow() {
         }
     }
     eprintln!(
-        "exact: {}, refused like Pillow: {}, refused as unsupported: {}",
-        counts[0], counts[1], counts[2]
+        "exact: {}, refused like Pillow: {}, refused as unsupported: {}, refused as partial: {}",
+        counts[0], counts[1], counts[2], counts[3]
     );
     assert!(counts[0] > 100, "too few rows checked");
     assert!(
