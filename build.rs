@@ -8,7 +8,8 @@
 //! not claim the commit's code, and two different local builds must not share one record.
 //!
 //! An explicit `VIGIL_GIT_COMMIT` in the build environment wins (packagers building from a
-//! tarball); without git or a repository the value is `unknown`.
+//! tarball); without git, or without a repository that tracks this crate (one that does not
+//! track `build.rs` is some other work tree around an unpacked crate), the value is `unknown`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -100,7 +101,11 @@ fn main() {
     for s in &sources {
         println!("cargo:rerun-if-changed={s}");
     }
-    let commit = match git(&["rev-parse", "HEAD"]) {
+    // A repository that does not track this build script is not the crate's (a crate unpacked
+    // under some other work tree, such as a home directory kept in git): its commit would be
+    // a false claim.
+    let ours = git_bytes(&["ls-files", "--error-unmatch", "build.rs"]).is_some();
+    let commit = match git(&["rev-parse", "HEAD"]).filter(|_| ours) {
         Some(c) => match changes(&sources) {
             Some(d) => format!("{c}-dirty-{d}"),
             None => c,
