@@ -316,6 +316,28 @@ write("png-huge-header.png", bytes(hp))
 co = zlib.compressobj(9)
 bomb = b"".join(co.compress(b"\0" * (1 << 20)) for _ in range(256)) + co.flush()
 write("png-ztxt-bomb.png", png_bytes(rgb[:20, :20], 2, 8, extra=chunk(b"zTXt", b"Comment\0\0" + bomb)))
+# Chunk-level damage Pillow reads past or refuses: it checks the CRC of every chunk before the
+# image data and of none after, skips chunks it does not know (critical ones too), lets a
+# repeated IHDR stand, and zlib checks the image data's Adler-32 when it is there.
+small = png_bytes(rgb[:40, :60], 2, 8)
+sp = small.find(b"IDAT") - 4
+sl = struct.unpack(">I", small[sp:sp + 4])[0]
+sz = small[sp + 8:sp + 8 + sl]
+def with_idat(z):
+    return small[:sp] + chunk(b"IDAT", z) + small[sp + 12 + sl:]
+crc_bad = bytearray(small)
+crc_bad[sp + 8 + sl] ^= 1
+write("png-idat-bad-crc.png", bytes(crc_bad))  # Pillow: ok
+text_bad = bytearray(chunk(b"tEXt", b"Comment\0hello"))
+text_bad[-1] ^= 1
+write("png-text-bad-crc.png", small[:sp] + bytes(text_bad) + small[sp:])  # Pillow: error
+write("png-unknown-critical.png", small[:sp] + chunk(b"ZZZZ", b"abc") + small[sp:])  # ok
+write("png-two-ihdr.png", small[:sp] + small[8:33] + small[sp:])  # ok
+adler_bad = bytearray(sz)
+adler_bad[-1] ^= 1
+write("png-bad-adler.png", with_idat(bytes(adler_bad)))  # Pillow: error
+write("png-no-adler.png", with_idat(sz[:-4]))  # Pillow: ok (the rows are complete before it)
+write("png-after-zlib-end.png", with_idat(sz + b"\0\0"))  # ok
 
 # ---------------------------------------------------------------- GIF
 G = photo(120, 80)

@@ -55,15 +55,18 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError
     let patched = pillow_chunk_checks(bytes)?;
     let bytes = patched.as_deref().unwrap_or(bytes);
     let out_bytes = (w as usize).saturating_mul(h as usize).saturating_mul(8);
-    let mut dec = png::Decoder::new_with_limits(
-        Cursor::new(bytes),
-        png::Limits {
-            bytes: METADATA_LIMIT.saturating_add(out_bytes),
-        },
-    );
+    let mut opts = png::DecodeOptions::default();
+    // Pillow checks the CRC of every chunk before the image data (`pillow_chunk_checks` does
+    // that here) and of none from the image data on; zlib checks the image data's Adler-32.
+    opts.set_ignore_crc(true);
+    opts.set_ignore_adler32(false);
     // Keep text chunks out of memory entirely; iCCP is not used either.
-    dec.set_ignore_text_chunk(true);
-    dec.set_ignore_iccp_chunk(true);
+    opts.set_ignore_text_chunk(true);
+    opts.set_ignore_iccp_chunk(true);
+    let mut dec = png::Decoder::new_with_options(Cursor::new(bytes), opts);
+    dec.set_limits(png::Limits {
+        bytes: METADATA_LIMIT.saturating_add(out_bytes),
+    });
     // EXPAND: palette to RGB(A), low-depth grey to 8 bits (as Pillow's L;1/L;2/L;4 unpackers),
     // tRNS to alpha. 16-bit samples are kept, big-endian.
     dec.set_transformations(png::Transformations::EXPAND);
@@ -177,20 +180,44 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError
 const MAX_TEXT_CHUNK: usize = 1 << 20;
 const MAX_TEXT_MEMORY: usize = 64 << 20;
 
-/// Walk the chunks as Pillow reads them: apply its text-chunk limits (so a text bomb is refused,
-/// as Pillow refuses it, without inflating more than 1 MiB per chunk), and, when the file ends
-/// cleanly after its image data but without IEND (Pillow decodes such files), return a copy
-/// with an IEND chunk appended.
+/// Walk the chunks as Pillow reads them, and return a copy of the file for the `png` crate
+/// when what it would read differs from what Pillow reads (`None` when it does not):
+/// * before the first IDAT, a chunk whose CRC is wrong fails the file (Pillow: "broken PNG
+///   file"); from the image data on, CRCs are not checked;
+/// * chunks Pillow does not know are skipped, also critical ones (which the `png` crate
+///   refuses), and so is a repeated IHDR equal to the first (a different one is refused);
+/// * its text-chunk limits apply, so a text bomb is refused, as Pillow refuses it, without
+///   inflating more than 1 MiB per chunk;
+/// * a file that ends cleanly after its image data but without IEND (Pillow decodes it) gets
+///   an IEND chunk appended.
 fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
     let mut i = 8;
     let mut text_total = 0usize;
     let mut seen_idat = false;
+    let mut ihdr: Option<&[u8]> = None;
+    // Byte ranges of the chunks the `png` crate must not see.
+    let mut drop: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut iend = false;
     while i + 8 <= b.len() {
         let len = u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
         let kind = &b[i + 4..i + 8];
         let Some(data) = b.get(i + 8..(i + 8).saturating_add(len)) else {
-            return Ok(None); // truncated chunk: the decoder reports it
+            break; // truncated chunk: the decoder reports it
         };
+        if !seen_idat && kind != b"IDAT" {
+            let Some(crc) = b.get(i + 8 + len..i + 12 + len) else {
+                break;
+            };
+            let mut h = crc32fast::Hasher::new();
+            h.update(kind);
+            h.update(data);
+            if h.finalize().to_be_bytes() != crc {
+                return Err(DecodeError::Corrupt(format!(
+                    "broken PNG file (bad header checksum in {})",
+                    String::from_utf8_lossy(kind)
+                )));
+            }
+        }
         let inflated_len = |z: &[u8]| -> Result<usize, DecodeError> {
             match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(z, MAX_TEXT_CHUNK) {
                 Ok(v) => Ok(v.len()),
@@ -228,8 +255,22 @@ fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
                     };
                 }
             }
+            b"IHDR" => match ihdr {
+                None => ihdr = Some(data),
+                Some(first) if first == data => drop.push(i..i + 12 + len),
+                Some(_) => {
+                    return Err(DecodeError::UnsupportedVariant(
+                        "PNG with two different IHDR chunks".into(),
+                    ));
+                }
+            },
             b"IDAT" => seen_idat = true,
-            b"IEND" => return Ok(None),
+            b"IEND" => {
+                iend = true;
+                break;
+            }
+            b"PLTE" => {}
+            k if k[0].is_ascii_uppercase() => drop.push(i..i + 12 + len),
             _ => {}
         }
         if text_total > MAX_TEXT_MEMORY {
@@ -239,11 +280,19 @@ fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
         }
         i += 12 + len;
     }
-    if seen_idat && i == b.len() {
-        let mut v = Vec::with_capacity(b.len() + 12);
-        v.extend_from_slice(b);
-        v.extend_from_slice(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]);
-        return Ok(Some(v));
+    let add_iend = !iend && seen_idat && i == b.len();
+    if drop.is_empty() && !add_iend {
+        return Ok(None);
     }
-    Ok(None)
+    let mut v = Vec::with_capacity(b.len() + 12);
+    let mut at = 0;
+    for r in drop {
+        v.extend_from_slice(&b[at..r.start]);
+        at = r.end;
+    }
+    v.extend_from_slice(&b[at..]);
+    if add_iend {
+        v.extend_from_slice(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]);
+    }
+    Ok(Some(v))
 }
