@@ -386,6 +386,17 @@ d[10] = (d[10] & ~7) | 0
 write("gif-short-palette.gif", bytes(d[:13 + 6] + d[13 + 12:]))
 g = pil_bytes(G, format="GIF")
 write("gif-trunc.gif", g[: len(g) // 2])
+# Bytes Pillow skips before the first image descriptor: a stray byte, and an extension with
+# a label it does not know (sub-blocks and all).
+gd = 13 + (3 << ((g[10] & 7) + 1) if g[10] & 0x80 else 0)
+while g[gd] == 0x21:
+    gd += 2
+    while g[gd]:
+        gd += g[gd] + 1
+    gd += 1
+assert g[gd] == 0x2C
+write("gif-stray-byte.gif", g[:gd] + b"\x55" + g[gd:])
+write("gif-unknown-extension.gif", g[:gd] + b"\x21\x99\x03abc\x00" + g[gd:])
 
 # ---------------------------------------------------------------- WebP
 W = photo(120, 80)

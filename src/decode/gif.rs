@@ -38,8 +38,62 @@ fn options(memory_limit: u64) -> gif::DecodeOptions {
     o
 }
 
+/// Frame 0's blocks walked as Pillow walks them (GifImagePlugin `_seek`): a byte that starts no
+/// block (not `!`, `,` or `;`) is skipped, and so is an extension whose label Pillow does not
+/// know, sub-blocks and all; the `gif` crate refuses both. Returns a copy without them for the
+/// crate, or `None` when there are none. A file that ends inside the walk is left to the crate,
+/// which reports it.
+fn pillow_blocks(b: &[u8]) -> Option<Vec<u8>> {
+    let flags = *b.get(10)?;
+    let mut i = 13
+        + if flags & 0x80 != 0 {
+            3 << ((flags & 7) + 1)
+        } else {
+            0
+        };
+    let mut skip: Vec<std::ops::Range<usize>> = Vec::new();
+    while let Some(&c) = b.get(i) {
+        match c {
+            b';' | b',' => break,
+            b'!' => {
+                let label = *b.get(i + 1)?;
+                let mut j = i + 2;
+                loop {
+                    let n = usize::from(*b.get(j)?);
+                    j += 1 + n;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                // Plain text, graphic control, comment, application: known to both.
+                if !matches!(label, 0x01 | 0xF9 | 0xFE | 0xFF) {
+                    skip.push(i..j);
+                }
+                i = j;
+            }
+            _ => {
+                skip.push(i..i + 1);
+                i += 1;
+            }
+        }
+    }
+    if skip.is_empty() {
+        return None;
+    }
+    let mut v = Vec::with_capacity(b.len());
+    let mut at = 0;
+    for r in skip {
+        v.extend_from_slice(&b[at..r.start]);
+        at = r.end;
+    }
+    v.extend_from_slice(&b[at..]);
+    Some(v)
+}
+
 /// The canvas size Pillow uses for frame 0: the screen grown to hold the first frame.
 pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
+    let norm = pillow_blocks(bytes);
+    let bytes = norm.as_deref().unwrap_or(bytes);
     let mut dec = options(1 << 20)
         .read_info(Cursor::new(bytes))
         .map_err(gif_err)?;
@@ -56,6 +110,8 @@ pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
 /// Decode frame 0 to RGB8 as Pillow's `convert('RGB')` gives.
 pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError> {
     let (w, h) = dimensions(bytes)?;
+    let norm = pillow_blocks(bytes);
+    let bytes = norm.as_deref().unwrap_or(bytes);
     let npx = w as usize * h as usize;
     let mut dec = options((npx as u64).saturating_mul(2).saturating_add(1 << 20))
         .read_info(Cursor::new(bytes))
