@@ -410,6 +410,12 @@ frames[0].save(path("webp-animated.webp"), "WEBP", save_all=True, append_images=
 rows_generated.append("webp-animated.webp")
 wb = pil_bytes(W, format="WEBP", quality=80)
 write("webp-trunc.webp", wb[: len(wb) // 2])
+# A RIFF size that claims more bytes than the file has, or fewer than its chunk needs: libwebp
+# (Pillow's decoder) refuses both.
+for name, delta in (("webp-riff-size-large.webp", 100), ("webp-riff-size-small.webp", -10)):
+    rb = bytearray(wb)
+    rb[4:8] = struct.pack("<I", len(wb) - 8 + delta)
+    write(name, bytes(rb))
 
 # ---------------------------------------------------------------- BMP
 B = photo(121, 79)

@@ -43,6 +43,32 @@ fn image_format(f: ImageFormat) -> Option<ImgFormat> {
     })
 }
 
+/// libwebp's container checks, which Pillow's decoder (WebPDemux) applies and the `image`
+/// crate does not: the RIFF size must not claim more bytes than the file has, and no chunk may
+/// run past the RIFF size (the last one may leave out its pad byte). Bytes after the RIFF
+/// payload are ignored, as libwebp ignores them.
+fn riff_fits(b: &[u8]) -> Result<(), DecodeError> {
+    let le32 = |i: usize| {
+        b.get(i..i + 4)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+    };
+    let riff = le32(4).ok_or(DecodeError::Truncated)?;
+    let end = riff.checked_add(8).filter(|&e| e <= b.len());
+    let end = end.ok_or(DecodeError::Truncated)?;
+    let mut i = 12;
+    while i + 8 <= end {
+        let n = le32(i + 4).ok_or(DecodeError::Truncated)?;
+        let next = (i + 8).saturating_add(n);
+        if next > end {
+            return Err(DecodeError::Corrupt(
+                "WebP chunk runs past the RIFF size".into(),
+            ));
+        }
+        i = next + (n & 1);
+    }
+    Ok(())
+}
+
 /// Width and height from the header.
 pub(crate) fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), DecodeError> {
     let fmt = image_format(format).ok_or(DecodeError::Unsupported(format))?;
@@ -63,6 +89,7 @@ pub(crate) fn decode(
     limits.max_alloc = Some(OVERHEAD_LIMIT.saturating_add(u64::from(w) * u64::from(h) * 16));
     match format {
         ImageFormat::WebP => {
+            riff_fits(bytes)?;
             let mut d =
                 image::codecs::webp::WebPDecoder::new(Cursor::new(bytes)).map_err(img_err)?;
             d.set_limits(limits).map_err(img_err)?;
