@@ -77,17 +77,7 @@ fn pillow_blocks(b: &[u8]) -> Option<Vec<u8>> {
             }
         }
     }
-    if skip.is_empty() {
-        return None;
-    }
-    let mut v = Vec::with_capacity(b.len());
-    let mut at = 0;
-    for r in skip {
-        v.extend_from_slice(&b[at..r.start]);
-        at = r.end;
-    }
-    v.extend_from_slice(&b[at..]);
-    Some(v)
+    (!skip.is_empty()).then(|| super::without(b, &skip))
 }
 
 /// The canvas size Pillow uses for frame 0: the screen grown to hold the first frame.

@@ -167,6 +167,19 @@ pub enum DecodeError {
 }
 
 /// Run a decoder, turning a panic into [`DecodeError::Panicked`].
+/// A copy of `b` without the byte ranges in `skip` (in order, not overlapping; a range may
+/// run past the end). For the decoders that hand a crate the bytes Pillow reads.
+fn without(b: &[u8], skip: &[std::ops::Range<usize>]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(b.len());
+    let mut at = 0;
+    for r in skip {
+        v.extend_from_slice(&b[at..r.start.min(b.len())]);
+        at = r.end.min(b.len());
+    }
+    v.extend_from_slice(&b[at..]);
+    v
+}
+
 fn guarded<T>(
     format: ImageFormat,
     f: impl FnOnce() -> Result<T, DecodeError>,

@@ -284,13 +284,7 @@ fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
     if drop.is_empty() && !add_iend {
         return Ok(None);
     }
-    let mut v = Vec::with_capacity(b.len() + 12);
-    let mut at = 0;
-    for r in drop {
-        v.extend_from_slice(&b[at..r.start]);
-        at = r.end;
-    }
-    v.extend_from_slice(&b[at..]);
+    let mut v = super::without(b, &drop);
     if add_iend {
         v.extend_from_slice(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]);
     }
