@@ -83,7 +83,11 @@ fn pillow_blocks(b: &[u8]) -> Option<Vec<u8>> {
 /// The canvas size Pillow uses for frame 0: the screen grown to hold the first frame.
 pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
     let norm = pillow_blocks(bytes);
-    let bytes = norm.as_deref().unwrap_or(bytes);
+    canvas(norm.as_deref().unwrap_or(bytes))
+}
+
+/// [`dimensions`] of bytes [`pillow_blocks`] has already been applied to.
+fn canvas(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
     let mut dec = options(1 << 20)
         .read_info(Cursor::new(bytes))
         .map_err(gif_err)?;
@@ -99,9 +103,9 @@ pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
 
 /// Decode frame 0 to RGB8 as Pillow's `convert('RGB')` gives.
 pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError> {
-    let (w, h) = dimensions(bytes)?;
     let norm = pillow_blocks(bytes);
     let bytes = norm.as_deref().unwrap_or(bytes);
+    let (w, h) = canvas(bytes)?;
     let npx = w as usize * h as usize;
     let mut dec = options((npx as u64).saturating_mul(2).saturating_add(1 << 20))
         .read_info(Cursor::new(bytes))
