@@ -338,6 +338,22 @@ adler_bad[-1] ^= 1
 write("png-bad-adler.png", with_idat(bytes(adler_bad)))  # Pillow: error
 write("png-no-adler.png", with_idat(sz[:-4]))  # Pillow: ok (the rows are complete before it)
 write("png-after-zlib-end.png", with_idat(sz + b"\0\0"))  # ok
+# After the image data Pillow reads chunks only until a header is cut or is not a chunk name
+# (then it stops: the file decodes), and refuses a chunk cut inside its data.
+tiny = png_bytes(rgb[:20, :30], 2, 8)
+te = len(tiny) - 12  # where IEND starts
+tpng = chunk(b"tEXt", b"Comment\0hello")
+write("png-idat-crc-cut.png", tiny[:te - 2])  # ok
+write("png-tail-header-cut.png", tiny[:te] + tpng[:5])  # ok
+write("png-tail-garbage.png", tiny[:te] + b"\x01\x02\x03\x04\xff\xfe\xfd\xfc")  # ok
+write("png-tail-data-cut.png", tiny[:te] + tpng[:-8])  # Pillow: error
+write("png-tail-other-ihdr.png", tiny[:te] + chunk(b"IHDR", struct.pack(">IIBBBBB", 9, 9, 8, 2, 0, 0, 0)) + tiny[te:])  # ok
+# Chunks Pillow's handlers refuse, before the image data and after it.
+tp = tiny.find(b"IDAT") - 4
+write("png-short-phys.png", tiny[:tp] + chunk(b"pHYs", b"\0" * 8) + tiny[tp:])  # error
+write("png-short-srgb-tail.png", tiny[:te] + chunk(b"sRGB", b"") + tiny[te:])  # error
+write("png-ztxt-method.png", tiny[:tp] + chunk(b"zTXt", b"Comment\0\x01x") + tiny[tp:])  # error
+write("png-fctl-sequence.png", tiny[:tp] + chunk(b"fcTL", struct.pack(">IIIIIHHBB", 1, 30, 20, 0, 0, 1, 10, 0, 0)) + tiny[tp:])  # error
 
 # ---------------------------------------------------------------- GIF
 G = photo(120, 80)

@@ -174,6 +174,96 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError
     ))
 }
 
+/// The checks Pillow's chunk handlers make (`PngStream.chunk_*`) that refuse a file, for
+/// every chunk it reads: before the image data, and after it until it stops reading (see
+/// [`pillow_chunk_checks`]). `ihdr` is the header in force (empty before one). Text limits,
+/// IDAT and IEND are handled by the caller.
+fn pillow_chunk_rule(
+    kind: &[u8],
+    s: &[u8],
+    ihdr: &[u8],
+    seq: &mut Option<u32>,
+) -> Result<(), DecodeError> {
+    let bad = |msg: &str| Err(DecodeError::Corrupt(format!("broken PNG file ({msg})")));
+    let be32 = |at: usize| u32::from_be_bytes([s[at], s[at + 1], s[at + 2], s[at + 3]]);
+    // Shortest length each handler accepts.
+    let min = match kind {
+        b"IHDR" => 13,
+        b"gAMA" => 4,
+        b"cHRM" => 32,
+        b"sRGB" => 1,
+        b"pHYs" => 9,
+        b"acTL" => 8,
+        b"fcTL" => 26,
+        b"fdAT" => 4,
+        // Pillow's modes "1", "L" and "I;16" (grey) need 2 bytes, "RGB" 6; others none.
+        b"tRNS" => match ihdr.get(9) {
+            Some(0) => 2,
+            Some(2) => 6,
+            _ => 0,
+        },
+        _ => 0,
+    };
+    if s.len() < min {
+        return bad(&format!(
+            "truncated {} chunk",
+            String::from_utf8_lossy(kind)
+        ));
+    }
+    match kind {
+        b"IHDR" if s[11] != 0 => bad("unknown filter category"),
+        // The method is the byte after the first NUL: for iCCP the first byte when there is
+        // no NUL (Python's `s[s.find(b"\0") + 1]`), for zTXt none (method 0) then.
+        b"iCCP" | b"zTXt" => {
+            let nul = s.iter().position(|&c| c == 0);
+            let method = match nul {
+                Some(p) => s.get(p + 1),
+                None if kind == b"zTXt" => None,
+                None => s.first(),
+            };
+            match method {
+                Some(0) => Ok(()),
+                None if kind == b"zTXt" => Ok(()),
+                None => bad("iCCP chunk without a compression method"),
+                Some(m) => bad(&format!(
+                    "unknown compression method {m} in {} chunk",
+                    String::from_utf8_lossy(kind)
+                )),
+            }
+        }
+        b"fcTL" => {
+            let n = be32(0);
+            if seq.map_or(n != 0, |q| n.checked_sub(1) != Some(q)) {
+                return bad("APNG contains frame sequence errors");
+            }
+            *seq = Some(n);
+            let (w, h) = match ihdr.get(..8) {
+                Some(d) => (
+                    u32::from_be_bytes([d[0], d[1], d[2], d[3]]),
+                    u32::from_be_bytes([d[4], d[5], d[6], d[7]]),
+                ),
+                None => (0, 0),
+            };
+            let (fw, fh, fx, fy) = (be32(4), be32(8), be32(12), be32(16));
+            if u64::from(fx) + u64::from(fw) > u64::from(w)
+                || u64::from(fy) + u64::from(fh) > u64::from(h)
+            {
+                return bad("APNG contains invalid frames");
+            }
+            Ok(())
+        }
+        b"fdAT" => {
+            let n = be32(0);
+            if seq.is_none_or(|q| n.checked_sub(1) != Some(q)) {
+                return bad("APNG contains frame sequence errors");
+            }
+            *seq = Some(n);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Pillow inflates each zTXt, compressed iTXt and iCCP chunk with a 1 MiB cap and refuses the
 /// file when one is larger (`MAX_TEXT_CHUNK`), or when text chunks add up to over 64 MiB
 /// (`MAX_TEXT_MEMORY`); data that does not inflate is ignored.
@@ -188,8 +278,11 @@ const MAX_TEXT_MEMORY: usize = 64 << 20;
 ///   refuses), and so is a repeated IHDR equal to the first (a different one is refused);
 /// * its text-chunk limits apply, so a text bomb is refused, as Pillow refuses it, without
 ///   inflating more than 1 MiB per chunk;
-/// * a file that ends cleanly after its image data but without IEND (Pillow decodes it) gets
-///   an IEND chunk appended.
+/// * after the image data (the first run of IDAT chunks) Pillow reads on only until a chunk
+///   header is cut, is not a chunk name, or is IEND (or, in an animation, the next frame's
+///   fcTL): a file that ends or turns to garbage there is decoded, one that ends inside a
+///   chunk's data is refused (Pillow: "Truncated File Read"). The `png` crate gets the file
+///   cut after the image data, with an IEND appended, whenever Pillow stopped before one.
 fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
     let mut i = 8;
     let mut text_total = 0usize;
@@ -198,10 +291,46 @@ fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
     // Byte ranges of the chunks the `png` crate must not see.
     let mut drop: Vec<std::ops::Range<usize>> = Vec::new();
     let mut iend = false;
-    while i + 8 <= b.len() {
+    // End of the last IDAT chunk's data in the first run of them, and whether that run is over
+    // (a chunk that is not IDAT came after it: the rest is what Pillow's `load_end` reads).
+    let mut data_end = 0;
+    let mut tail = false;
+    let mut animated = false;
+    let mut actl = 0;
+    // The APNG sequence number Pillow checks fcTL and fdAT chunks against.
+    let mut seq: Option<u32> = None;
+    // Whether Pillow stops reading after the image data before any IEND.
+    let mut stops = false;
+    loop {
+        if i + 8 > b.len() {
+            // A header cut short (or a CRC after the image data): past the image data,
+            // Pillow stops there; before it, the decoder reports the truncation.
+            stops = seen_idat;
+            break;
+        }
         let len = u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
         let kind = &b[i + 4..i + 8];
+        if seen_idat && kind != b"IDAT" {
+            tail = true;
+        }
+        if !kind.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_') {
+            if tail {
+                stops = true;
+                break;
+            }
+            return Err(DecodeError::Corrupt(format!(
+                "broken PNG file (chunk {})",
+                String::from_utf8_lossy(kind).escape_debug()
+            )));
+        }
+        if tail && (kind == b"IEND" || (kind == b"fcTL" && animated)) {
+            iend = true;
+            break;
+        }
         let Some(data) = b.get(i + 8..(i + 8).saturating_add(len)) else {
+            if tail {
+                return Err(DecodeError::Truncated);
+            }
             break; // truncated chunk: the decoder reports it
         };
         if !seen_idat && kind != b"IDAT" {
@@ -218,6 +347,7 @@ fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
                 )));
             }
         }
+        pillow_chunk_rule(kind, data, ihdr.unwrap_or(&[]), &mut seq)?;
         let inflated_len = |z: &[u8]| -> Result<usize, DecodeError> {
             match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(z, MAX_TEXT_CHUNK) {
                 Ok(v) => Ok(v.len()),
@@ -257,14 +387,28 @@ fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
             }
             b"IHDR" => match ihdr {
                 None => ihdr = Some(data),
-                Some(first) if first == data => drop.push(i..i + 12 + len),
+                // After the image data Pillow reads a new header without using it.
+                Some(first) if first == data || tail => drop.push(i..i + 12 + len),
                 Some(_) => {
                     return Err(DecodeError::UnsupportedVariant(
                         "PNG with two different IHDR chunks".into(),
                     ));
                 }
             },
-            b"IDAT" => seen_idat = true,
+            b"IDAT" if !tail => {
+                seen_idat = true;
+                data_end = i + 8 + len;
+            }
+            // A second run of image data: Pillow skips it.
+            b"IDAT" => drop.push(i..i + 12 + len),
+            // Pillow's `is_animated`: one acTL before the image data, for 2 to 2³¹ frames.
+            b"acTL" if !seen_idat => {
+                let n = data
+                    .get(..4)
+                    .map(|d| u32::from_be_bytes([d[0], d[1], d[2], d[3]]));
+                actl += 1;
+                animated = actl == 1 && n.is_some_and(|n| (2..=0x8000_0000).contains(&n));
+            }
             b"IEND" => {
                 iend = true;
                 break;
@@ -280,13 +424,16 @@ fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
         }
         i += 12 + len;
     }
-    let add_iend = !iend && seen_idat && i == b.len();
-    if drop.is_empty() && !add_iend {
+    debug_assert!(!stops || !iend);
+    if drop.is_empty() && !stops {
         return Ok(None);
     }
-    let mut v = super::without(b, &drop);
-    if add_iend {
-        v.extend_from_slice(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]);
+    if !stops {
+        return Ok(Some(super::without(b, &drop)));
     }
+    // The image data, its last CRC (not checked from the image data on) and an IEND.
+    let mut v = super::without(&b[..data_end], &drop);
+    v.extend_from_slice(&[0; 4]);
+    v.extend_from_slice(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]);
     Ok(Some(v))
 }
