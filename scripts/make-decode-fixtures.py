@@ -338,6 +338,8 @@ adler_bad[-1] ^= 1
 write("png-bad-adler.png", with_idat(bytes(adler_bad)))  # Pillow: error
 write("png-no-adler.png", with_idat(sz[:-4]))  # Pillow: ok (the rows are complete before it)
 write("png-after-zlib-end.png", with_idat(sz + b"\0\0"))  # ok
+# Cut inside the Adler-32: the rows are complete, Pillow decodes it.
+write("png-adler-cut.png", small[:sp + 8 + sl - 2])  # ok
 # After the image data Pillow reads chunks only until a header is cut or is not a chunk name
 # (then it stops: the file decodes), and refuses a chunk cut inside its data.
 tiny = png_bytes(rgb[:20, :30], 2, 8)
@@ -402,6 +404,9 @@ d[10] = (d[10] & ~7) | 0
 write("gif-short-palette.gif", bytes(d[:13 + 6] + d[13 + 12:]))
 g = pil_bytes(G, format="GIF")
 write("gif-trunc.gif", g[: len(g) // 2])
+# Cut inside the last sub-block: Pillow's decoder takes only whole sub-blocks, and the frame is
+# not complete without it (the `gif` crate decodes the pixels it has).
+write("gif-last-block-cut.gif", g[:-3])  # Pillow: error
 # Bytes Pillow skips before the first image descriptor: a stray byte, and an extension with
 # a label it does not know (sub-blocks and all).
 gd = 13 + (3 << ((g[10] & 7) + 1) if g[10] & 0x80 else 0)
@@ -496,6 +501,51 @@ def bmp_rle8(im):
 write("bmp-rle8.bmp", bmp_rle8(photo(64, 48)))
 bb = pil_bytes(B, format="BMP")
 write("bmp-trunc.bmp", bb[: len(bb) // 2])
+# Pillow stops reading once it has every pixel: a cut in the last row's padding decodes.
+write("bmp-rgb24-pad-cut.bmp", bb[:-1])  # ok
+
+
+def bmp_rle(im, bits, rows=None, tail=b"\x00\x00\x00\x01"):
+    """RLE4/RLE8 BMP of the first `rows` rows in file order (runs, then end-of-line, with a
+    delta of two rows after row 3 when `rows` is "delta"), then `tail`."""
+    q = im.quantize(1 << bits)
+    a = np.asarray(q)
+    h, w = a.shape
+    body = bytearray()
+    for k, y in enumerate(range(h - 1, -1, -1)):
+        if rows == "delta" and k in (3, 4):
+            if k == 3:
+                body += b"\x00\x02\x00\x02"
+            continue
+        if isinstance(rows, int) and k == rows:
+            break
+        if k:
+            body += b"\x00\x00"
+        row, x = a[y], 0
+        while x < w:
+            n = 1
+            while x + n < w and n < 254 and row[x + n] == row[x]:
+                n += 1
+            v = int(row[x])
+            body += bytes([n, v | (v << 4) if bits == 4 else v])
+            x += n
+    body += tail
+    colours = 1 << bits
+    pal = q.getpalette()[: colours * 3]
+    pal4 = b"".join(bytes([pal[3 * i + 2], pal[3 * i + 1], pal[3 * i], 0]) for i in range(colours))
+    off = 14 + 40 + len(pal4)
+    hdr = b"BM" + struct.pack("<IHHI", off + len(body), 0, 0, off)
+    dib = struct.pack("<IiiHHIIiiII", 40, w, h, 1, bits, 1 if bits == 8 else 2, len(body), 2835, 2835, colours, 0)
+    return hdr + dib + pal4 + bytes(body)
+
+
+# RLE as Pillow's BmpRleDecoder reads it: pixels missing after an early end-of-bitmap refuse the
+# file; a stream that stops after the last pixel decodes.
+R = photo(40, 30)
+write("bmp-rle4.bmp", bmp_rle(R, 4))  # ok
+write("bmp-rle8-delta.bmp", bmp_rle(R, 8, rows="delta"))  # ok
+write("bmp-rle8-no-eob.bmp", bmp_rle(R, 8, tail=b""))  # ok
+write("bmp-rle8-early-eob.bmp", bmp_rle(R, 8, rows=10, tail=b"\x00\x01"))  # Pillow: error
 
 # ---------------------------------------------------------------- TIFF
 T = photo(120, 80)

@@ -19,7 +19,8 @@ fn gif_err(e: gif::DecodingError) -> DecodeError {
         }
         other => {
             let msg = other.to_string();
-            if msg.to_ascii_lowercase().contains("eof") || msg.contains("end of file") {
+            let lower = msg.to_ascii_lowercase();
+            if lower.contains("eof") || lower.contains("end of file") {
                 DecodeError::Truncated
             } else {
                 DecodeError::Corrupt(msg)
@@ -80,6 +81,42 @@ fn pillow_blocks(b: &[u8]) -> Option<Vec<u8>> {
     (!skip.is_empty()).then(|| super::without(b, &skip))
 }
 
+/// Where frame 0's image data is cut by the end of the file inside a sub-block (the offset of
+/// that sub-block's length byte), in bytes [`pillow_blocks`] has been applied to. Pillow's
+/// decoder takes only whole sub-blocks: such a file decodes there when the whole sub-blocks
+/// before the cut complete the frame, and is truncated otherwise.
+fn cut_sub_block(b: &[u8]) -> Option<usize> {
+    let flags = *b.get(10)?;
+    let table = |f: u8| if f & 0x80 != 0 { 3 << ((f & 7) + 1) } else { 0 };
+    let mut i = 13 + table(flags);
+    // Extensions before the frame (only known ones are left).
+    while *b.get(i)? == b'!' {
+        i += 2;
+        loop {
+            let n = usize::from(*b.get(i)?);
+            i += 1 + n;
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    if b[i] != b',' {
+        return None;
+    }
+    // Descriptor, local table, LZW minimum code size, then the sub-blocks.
+    i += 10 + table(*b.get(i + 9)?) + 1;
+    while let Some(&n) = b.get(i) {
+        if n == 0 {
+            return None;
+        }
+        if i + 1 + usize::from(n) > b.len() {
+            return Some(i);
+        }
+        i += 1 + usize::from(n);
+    }
+    None
+}
+
 /// The canvas size Pillow uses for frame 0: the screen grown to hold the first frame.
 pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
     let norm = pillow_blocks(bytes);
@@ -105,6 +142,13 @@ fn canvas(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
 pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError> {
     let norm = pillow_blocks(bytes);
     let bytes = norm.as_deref().unwrap_or(bytes);
+    let cut = cut_sub_block(bytes);
+    let bytes = &bytes[..cut.unwrap_or(bytes.len())];
+    // In a cut file, a frame the whole sub-blocks do not complete is the truncation.
+    let gif_err = |e| match cut {
+        Some(_) => DecodeError::Truncated,
+        None => gif_err(e),
+    };
     let (w, h) = canvas(bytes)?;
     let npx = w as usize * h as usize;
     let mut dec = options((npx as u64).saturating_mul(2).saturating_add(1 << 20))

@@ -101,6 +101,11 @@ pub(crate) fn decode(
             if matches!(bmp, Some((16, _))) {
                 return Err(DecodeError::UnsupportedVariant("16-bit BMP".into()));
             }
+            let padded = match bmp {
+                Some((4, 2) | (8, 1)) => Some(bmp_rle_pillow(bytes, (w, h))?),
+                _ => bmp_last_row_padding(bytes, bmp, (w, h)),
+            };
+            let bytes = padded.as_deref().unwrap_or(bytes);
             let mut d = image::codecs::bmp::BmpDecoder::new(Cursor::new(bytes)).map_err(img_err)?;
             d.set_limits(limits).map_err(img_err)?;
             let palette = matches!(bmp, Some((bits, _)) if bits <= 8);
@@ -210,6 +215,140 @@ fn run<D: ImageDecoder>(
         },
         source,
     ))
+}
+
+/// An uncompressed BMP cut inside its last row's padding, padded with zeros (`None` for any
+/// other file). Pillow's decoder stops once the last row's pixels are read, so it decodes
+/// such a file; `image` wants the padding too.
+fn bmp_last_row_padding(b: &[u8], bmp: Option<(u16, u32)>, (w, h): (u32, u32)) -> Option<Vec<u8>> {
+    let (bits, comp) = bmp?;
+    if !matches!(comp, 0 | 3) || !matches!(bits, 1 | 4 | 8 | 24 | 32) || h == 0 {
+        return None;
+    }
+    let off = u32::from_le_bytes(b.get(10..14)?.try_into().ok()?) as u64;
+    let row_bits = u64::from(w) * u64::from(bits);
+    let stride = row_bits.div_ceil(32) * 4;
+    let last = off + (u64::from(h) - 1) * stride;
+    let len = b.len() as u64;
+    if len >= last + stride || len < last + row_bits.div_ceil(8) {
+        return None;
+    }
+    let mut v = b.to_vec();
+    v.resize((last + stride) as usize, 0);
+    Some(v)
+}
+
+/// An RLE4 or RLE8 BMP expanded as Pillow's `BmpRleDecoder` expands it, as an uncompressed
+/// 8-bit BMP with the same header and palette for `image` to map to RGB. `image`'s own RLE
+/// reading differs from Pillow's where the data ends: it fills pixels missing after an early
+/// end-of-bitmap (Pillow refuses the file: "not enough image data"), and refuses a stream that
+/// is cut after its last pixel (Pillow stops reading once it has every pixel).
+fn bmp_rle_pillow(b: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, DecodeError> {
+    let le32 = |at: usize| -> Result<u32, DecodeError> {
+        b.get(at..at + 4)
+            .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]))
+            .ok_or(DecodeError::Truncated)
+    };
+    let off = le32(10)? as usize;
+    let dib = le32(14)? as usize;
+    let rle4 = le32(30)? == 2;
+    if dib < 40 || off < 14 + dib || off > b.len() {
+        return Err(DecodeError::Corrupt(
+            "BMP header or palette out of place".into(),
+        ));
+    }
+    let (xsize, total) = (w as usize, w as usize * h as usize);
+    let mut data: Vec<u8> = Vec::new();
+    let mut x = 0usize;
+    let mut pos = off; // the file position, as Pillow's `fd.tell()`
+    let read = |n: usize, pos: &mut usize| -> &[u8] {
+        let s = &b[(*pos).min(b.len())..(*pos + n).min(b.len())];
+        *pos += n;
+        s
+    };
+    while data.len() < total {
+        let (Some(&n), Some(&byte)) = (b.get(pos), b.get(pos + 1)) else {
+            break;
+        };
+        pos += 2;
+        if n != 0 {
+            // Encoded mode: a run, clipped at the row's end.
+            let n = usize::from(n).min(xsize.saturating_sub(x));
+            for k in 0..n {
+                data.push(match (rle4, k % 2) {
+                    (false, _) => byte,
+                    (true, 0) => byte >> 4,
+                    (true, _) => byte & 15,
+                });
+            }
+            x += n;
+            continue;
+        }
+        match byte {
+            0 => {
+                // End of line.
+                let row_end = data.len().next_multiple_of(xsize.max(1));
+                data.resize(row_end, 0);
+                x = 0;
+            }
+            1 => break, // end of bitmap
+            2 => {
+                let d = read(2, &mut pos);
+                if d.len() < 2 {
+                    break;
+                }
+                let skip = usize::from(d[0]) + usize::from(d[1]) * xsize;
+                let n = (total - data.len()).min(skip);
+                data.resize(data.len() + n, 0);
+                x = data.len() % xsize.max(1);
+            }
+            count => {
+                // Absolute mode, padded to a 16-bit boundary of the file position.
+                let want = (total - data.len()).min(usize::from(count));
+                let nbytes = if rle4 { want.div_ceil(2) } else { want };
+                let got = read(nbytes, &mut pos);
+                if rle4 {
+                    for (i, &v) in got.iter().enumerate() {
+                        data.push(v >> 4);
+                        if i * 2 + 1 < want {
+                            data.push(v & 15);
+                        }
+                    }
+                } else {
+                    data.extend_from_slice(got);
+                }
+                if got.len() < nbytes || data.len() == total {
+                    break;
+                }
+                x += usize::from(count);
+                if pos % 2 != 0 {
+                    pos += 1;
+                }
+            }
+        }
+    }
+    if data.len() < total {
+        return Err(DecodeError::Truncated);
+    }
+    // The same headers and palette, uncompressed 8-bit rows (in the file's row order).
+    let stride = xsize.next_multiple_of(4);
+    let colours = match le32(46)? {
+        0 => 1 << if rle4 { 4 } else { 8 },
+        c => c,
+    };
+    let mut v = Vec::with_capacity(off + stride * h as usize);
+    v.extend_from_slice(&b[..off]);
+    let size = (off + stride * h as usize) as u32;
+    v[2..6].copy_from_slice(&size.to_le_bytes());
+    v[28..30].copy_from_slice(&8u16.to_le_bytes());
+    v[30..34].copy_from_slice(&0u32.to_le_bytes());
+    v[34..38].copy_from_slice(&((stride * h as usize) as u32).to_le_bytes());
+    v[46..50].copy_from_slice(&colours.to_le_bytes());
+    for row in data.chunks_exact(xsize.max(1)) {
+        v.extend_from_slice(row);
+        v.resize(v.len() + stride - xsize, 0);
+    }
+    Ok(v)
 }
 
 /// BMP bits per pixel and compression, from the DIB header.

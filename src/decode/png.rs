@@ -52,8 +52,13 @@ fn idat_bytes(bytes: &[u8]) -> u64 {
 
 pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError> {
     let (w, h) = dimensions(bytes)?;
-    let patched = pillow_chunk_checks(bytes)?;
+    let (patched, cut) = pillow_chunk_checks(bytes)?;
     let bytes = patched.as_deref().unwrap_or(bytes);
+    // In a file cut inside its image data, data the decoder finds malformed is the cut.
+    let png_err = |e: png::DecodingError| match e {
+        png::DecodingError::Format(_) if cut => DecodeError::Truncated,
+        e => png_err(e),
+    };
     let out_bytes = (w as usize).saturating_mul(h as usize).saturating_mul(8);
     let mut opts = png::DecodeOptions::default();
     // Pillow checks the CRC of every chunk before the image data (`pillow_chunk_checks` does
@@ -282,8 +287,11 @@ const MAX_TEXT_MEMORY: usize = 64 << 20;
 ///   header is cut, is not a chunk name, or is IEND (or, in an animation, the next frame's
 ///   fcTL): a file that ends or turns to garbage there is decoded, one that ends inside a
 ///   chunk's data is refused (Pillow: "Truncated File Read"). The `png` crate gets the file
-///   cut after the image data, with an IEND appended, whenever Pillow stopped before one.
-fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
+///   cut after the image data, with an IEND appended, whenever Pillow stopped before one;
+/// * a file cut inside an IDAT chunk decodes in Pillow when its rows are complete before the
+///   cut: the `png` crate gets that chunk as far as it goes, and the `bool` returned says so
+///   (the decoder's complaint about the data is then the truncation).
+fn pillow_chunk_checks(b: &[u8]) -> Result<(Option<Vec<u8>>, bool), DecodeError> {
     let mut i = 8;
     let mut text_total = 0usize;
     let mut seen_idat = false;
@@ -301,6 +309,8 @@ fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
     let mut seq: Option<u32> = None;
     // Whether Pillow stops reading after the image data before any IEND.
     let mut stops = false;
+    // Where an IDAT chunk cut short by the end of the file starts.
+    let mut idat_cut = None;
     loop {
         if i + 8 > b.len() {
             // A header cut short (or a CRC after the image data): past the image data,
@@ -331,7 +341,13 @@ fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
             if tail {
                 return Err(DecodeError::Truncated);
             }
-            break; // truncated chunk: the decoder reports it
+            if kind == b"IDAT" {
+                // Cut inside the image data: Pillow decodes the file when the rows are
+                // complete before the cut (the Adler-32 or the last bits of the stream are
+                // missing), so the decoder gets the IDAT as far as it goes.
+                idat_cut = Some(i);
+            }
+            break; // another truncated chunk: the decoder reports it
         };
         if !seen_idat && kind != b"IDAT" {
             let Some(crc) = b.get(i + 8 + len..i + 12 + len) else {
@@ -425,15 +441,26 @@ fn pillow_chunk_checks(b: &[u8]) -> Result<Option<Vec<u8>>, DecodeError> {
         i += 12 + len;
     }
     debug_assert!(!stops || !iend);
+    const IEND: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82];
+    if let Some(at) = idat_cut {
+        // That IDAT with the length it has, a CRC (not checked) and an IEND.
+        let mut v = super::without(&b[..at], &drop);
+        let have = b.len() - (at + 8);
+        v.extend_from_slice(&(have as u32).to_be_bytes());
+        v.extend_from_slice(&b[at + 4..]);
+        v.extend_from_slice(&[0; 4]);
+        v.extend_from_slice(&IEND);
+        return Ok((Some(v), true));
+    }
     if drop.is_empty() && !stops {
-        return Ok(None);
+        return Ok((None, false));
     }
     if !stops {
-        return Ok(Some(super::without(b, &drop)));
+        return Ok((Some(super::without(b, &drop)), false));
     }
     // The image data, its last CRC (not checked from the image data on) and an IEND.
     let mut v = super::without(&b[..data_end], &drop);
     v.extend_from_slice(&[0; 4]);
-    v.extend_from_slice(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]);
-    Ok(Some(v))
+    v.extend_from_slice(&IEND);
+    Ok((Some(v), false))
 }
