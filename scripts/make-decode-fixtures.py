@@ -197,6 +197,22 @@ with open(path("jpeg-many-scans.jpg"), "wb") as f:
     f.write(tp[:ls] + tp[ls:-2] * 590 + b"\xff\xd9")
 write("jpeg-bad-sof.jpg", small[: j + 9] + b"\x00" + small[j + 10:])  # zero components
 
+
+def without_segments(b, marker):
+    cut = [(o, o + 2 + struct.unpack(">H", b[o + 2:o + 4])[0]) for o, m in segments(b) if m == marker]
+    out, at = b"", 0
+    for s0, s1 in cut:
+        out += b[at:s0]
+        at = s1
+    return out + b[at:]
+
+
+# Tables a file does not define: without DQT it is refused; without DHT (a Motion-JPEG frame)
+# libjpeg uses the standard Huffman tables, which Pillow's encoder also wrote here. A
+# decompressor reused from another file would use that file's tables instead.
+write("jpeg-no-dqt.jpg", without_segments(base, 0xDB))  # Pillow: error
+write("jpeg-no-dht.jpg", without_segments(base, 0xC4))  # ok
+
 # ---------------------------------------------------------------- PNG (hand-written encoder)
 def chunk(t, data):
     return struct.pack(">I", len(data)) + t + data + struct.pack(">I", zlib.crc32(t + data) & 0xFFFFFFFF)

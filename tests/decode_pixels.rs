@@ -230,3 +230,35 @@ fn jpeg_with_too_many_scans_is_refused() {
         r.map(|d| d.format)
     );
 }
+
+/// libjpeg keeps the quantisation and Huffman tables a stream defines in its decompressor for
+/// the next stream. A file without them must decode (or fail) the same whatever the thread
+/// decoded before: without DQT it is refused, without DHT it gets libjpeg's standard tables.
+#[test]
+fn jpeg_tables_do_not_carry_over_between_files() {
+    let opts = DecodeOptions::default();
+    let no_dqt = read("decode/jpeg-no-dqt.jpg");
+    let no_dht = read("decode/jpeg-no-dht.jpg");
+    // This test's thread has decoded nothing yet.
+    assert!(decode::decode(&no_dqt, &opts).is_err());
+    let alone = decode::decode(&no_dht, &opts)
+        .expect("standard tables")
+        .rgb
+        .data;
+    for other in [
+        "decode/jpeg-optimize-progressive.jpg",
+        "decode/jpeg-420.jpg",
+        "decode/jpeg-restart.jpg",
+    ] {
+        decode::decode(&read(other), &opts).expect(other);
+        assert!(
+            decode::decode(&no_dqt, &opts).is_err(),
+            "a JPEG without DQT decoded after {other}"
+        );
+        let after = decode::decode(&no_dht, &opts).map(|d| d.rgb.data);
+        assert!(
+            after.as_ref().ok() == Some(&alone),
+            "a JPEG without DHT decoded differently after {other}"
+        );
+    }
+}

@@ -1,6 +1,5 @@
 //! JPEG through libjpeg-turbo's TurboJPEG API (the decoder Pillow uses, pixel for pixel).
 
-use std::cell::RefCell;
 use std::ffi::CStr;
 
 use turbojpeg_sys as tj;
@@ -80,24 +79,16 @@ fn is_warning_message(msg: &str) -> bool {
     WARNING_MESSAGES.iter().any(|w| msg.starts_with(w))
 }
 
-thread_local! {
-    static HANDLE: RefCell<Option<Handle>> = const { RefCell::new(None) };
-}
-
-/// Run `f` with this thread's decompressor; a handle that saw a fatal error is replaced.
+/// Run `f` with a decompressor of its own.
+///
+/// Never one reused across files: libjpeg keeps the quantisation and Huffman tables a stream
+/// defined in its decompressor for the next stream (abbreviated datastreams), so a file
+/// without a DQT, or a Motion-JPEG frame without a DHT (libjpeg's default tables), decoded
+/// with the last file's tables: a file Pillow refuses hashed, or another file's tables
+/// instead of the defaults, depending on what the thread decoded before. Pillow creates a
+/// decompressor per image. A fresh handle costs microseconds.
 fn with_handle<T>(f: impl FnOnce(&Handle) -> Result<T, DecodeError>) -> Result<T, DecodeError> {
-    HANDLE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(Handle::new()?);
-        }
-        let handle = slot.as_ref().expect("handle was just created");
-        let out = f(handle);
-        if matches!(out, Err(DecodeError::Corrupt(_))) {
-            *slot = None;
-        }
-        out
-    })
+    f(&Handle::new()?)
 }
 
 /// Header facts of a JPEG.
