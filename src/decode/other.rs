@@ -72,6 +72,16 @@ fn riff_fits(b: &[u8]) -> Result<(), DecodeError> {
 /// Width and height from the header.
 pub(crate) fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), DecodeError> {
     let fmt = image_format(format).ok_or(DecodeError::Unsupported(format))?;
+    // Pillow ignores a BMP's planes field; `image` refuses any value but 1.
+    let planes_fixed = (format == ImageFormat::Bmp
+        && bytes.get(14..18).is_some_and(|d| d != [12, 0, 0, 0])
+        && bytes.get(26..28).is_some_and(|p| p != [1, 0]))
+    .then(|| {
+        let mut v = bytes.to_vec();
+        v[26..28].copy_from_slice(&[1, 0]);
+        v
+    });
+    let bytes = planes_fixed.as_deref().unwrap_or(bytes);
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), fmt);
     let mut limits = Limits::default();
     limits.max_alloc = Some(OVERHEAD_LIMIT);
@@ -102,8 +112,8 @@ pub(crate) fn decode(
                 return Err(DecodeError::UnsupportedVariant("16-bit BMP".into()));
             }
             let padded = match bmp {
-                Some((4, 2) | (8, 1)) => Some(bmp_rle_pillow(bytes, (w, h))?),
-                _ => bmp_last_row_padding(bytes, bmp, (w, h)),
+                Some(kind) => bmp_for_image(bytes, kind, (w, h))?,
+                None => None,
             };
             let bytes = padded.as_deref().unwrap_or(bytes);
             let mut d = image::codecs::bmp::BmpDecoder::new(Cursor::new(bytes)).map_err(img_err)?;
@@ -217,50 +227,106 @@ fn run<D: ImageDecoder>(
     ))
 }
 
-/// An uncompressed BMP cut inside its last row's padding, padded with zeros (`None` for any
-/// other file). Pillow's decoder stops once the last row's pixels are read, so it decodes
-/// such a file; `image` wants the padding too.
-fn bmp_last_row_padding(b: &[u8], bmp: Option<(u16, u32)>, (w, h): (u32, u32)) -> Option<Vec<u8>> {
-    let (bits, comp) = bmp?;
-    if !matches!(comp, 0 | 3) || !matches!(bits, 1 | 4 | 8 | 24 | 32) || h == 0 {
-        return None;
+/// A BMP rewritten for `image` where `image` would not give Pillow's pixels, or `None` when
+/// it would (OS/2 headers and palettes over 256 entries are left to `image`). Pillow reads
+/// the palette right after the header (and BITFIELDS masks) and the pixels from the header's
+/// data offset, wherever that is; it ignores the planes field and stops once it has every
+/// pixel. The rewrite keeps the headers and palette, sets planes to 1, and puts the pixels
+/// right after the palette:
+/// * pixels from where Pillow takes them when the data offset is in the header or palette;
+/// * an uncompressed file cut inside its last row's padding, padded with zeros;
+/// * RLE4 and RLE8 expanded as Pillow's `BmpRleDecoder` expands them, into uncompressed 8-bit
+///   rows. `image`'s own RLE reading fills pixels missing after an early end-of-bitmap
+///   (Pillow refuses the file: "not enough image data") and refuses a stream cut after its
+///   last pixel.
+fn bmp_for_image(
+    b: &[u8],
+    (bits, comp): (u16, u32),
+    (w, h): (u32, u32),
+) -> Result<Option<Vec<u8>>, DecodeError> {
+    let le32 = |at: usize| {
+        b.get(at..at + 4)
+            .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]) as usize)
+    };
+    let (Some(off), Some(dib), Some(clr_used)) = (le32(10), le32(14), le32(46)) else {
+        return Ok(None);
+    };
+    if dib < 40 || clr_used > 256 {
+        return Ok(None);
     }
-    let off = u32::from_le_bytes(b.get(10..14)?.try_into().ok()?) as u64;
-    let row_bits = u64::from(w) * u64::from(bits);
-    let stride = row_bits.div_ceil(32) * 4;
-    let last = off + (u64::from(h) - 1) * stride;
-    let len = b.len() as u64;
-    if len >= last + stride || len < last + row_bits.div_ceil(8) {
-        return None;
+    let masks = if comp == 3 && dib == 40 { 12 } else { 0 };
+    let colours = match (bits, clr_used) {
+        (0..=8, 0) => 1 << bits,
+        (0..=8, c) => c,
+        _ => 0,
+    };
+    let pal_end = 14 + dib + masks + 4 * colours;
+    if b.len() < pal_end {
+        return Ok(None); // `image` reports the cut
     }
-    let mut v = b.to_vec();
-    v.resize((last + stride) as usize, 0);
-    Some(v)
+    // Pillow takes a data offset that points at the palette's start (a common writer bug) as
+    // pointing past the palette, and an offset of 0 as "right after what was read".
+    let at = if off == 0 || (off == 14 + dib && bits <= 8) {
+        pal_end
+    } else {
+        off
+    };
+    let planes_ok = b.get(26..28) == Some(&[1, 0]);
+    let rle4 = (bits, comp) == (4, 2);
+    let (xsize, rows) = (w as usize, h as usize);
+    let mut out = Vec::new();
+    if rle4 || (bits, comp) == (8, 1) {
+        let data = rle_pillow(b, at, rle4, (xsize, rows))?;
+        let stride = xsize.next_multiple_of(4);
+        out.reserve(pal_end + stride * rows);
+        out.extend_from_slice(&b[..pal_end]);
+        out[28..30].copy_from_slice(&8u16.to_le_bytes());
+        out[30..34].copy_from_slice(&0u32.to_le_bytes());
+        out[34..38].copy_from_slice(&((stride * rows) as u32).to_le_bytes());
+        out[46..50].copy_from_slice(&(colours as u32).to_le_bytes());
+        for row in data.chunks_exact(xsize.max(1)) {
+            out.extend_from_slice(row);
+            out.resize(out.len() + stride - xsize, 0);
+        }
+    } else {
+        if !matches!(comp, 0 | 3) || !matches!(bits, 1 | 4 | 8 | 24 | 32) || rows == 0 {
+            return Ok(None);
+        }
+        let data = b.get(at..).unwrap_or(&[]);
+        let row_bits = xsize * usize::from(bits);
+        let stride = row_bits.div_ceil(32) * 4;
+        let last = (rows - 1) * stride;
+        let pad_cut = data.len() < last + stride && data.len() >= last + row_bits.div_ceil(8);
+        if at == off && at >= pal_end && planes_ok && !pad_cut {
+            return Ok(None);
+        }
+        out.reserve(pal_end + data.len().max(last + stride));
+        out.extend_from_slice(&b[..pal_end]);
+        out.extend_from_slice(data);
+        if pad_cut {
+            out.resize(pal_end + last + stride, 0);
+        }
+    }
+    let size = u32::try_from(out.len()).unwrap_or(u32::MAX);
+    out[2..6].copy_from_slice(&size.to_le_bytes());
+    out[10..14].copy_from_slice(&(pal_end as u32).to_le_bytes());
+    out[26..28].copy_from_slice(&1u16.to_le_bytes());
+    Ok(Some(out))
 }
 
-/// An RLE4 or RLE8 BMP expanded as Pillow's `BmpRleDecoder` expands it, as an uncompressed
-/// 8-bit BMP with the same header and palette for `image` to map to RGB. `image`'s own RLE
-/// reading differs from Pillow's where the data ends: it fills pixels missing after an early
-/// end-of-bitmap (Pillow refuses the file: "not enough image data"), and refuses a stream that
-/// is cut after its last pixel (Pillow stops reading once it has every pixel).
-fn bmp_rle_pillow(b: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, DecodeError> {
-    let le32 = |at: usize| -> Result<u32, DecodeError> {
-        b.get(at..at + 4)
-            .map(|v| u32::from_le_bytes([v[0], v[1], v[2], v[3]]))
-            .ok_or(DecodeError::Truncated)
-    };
-    let off = le32(10)? as usize;
-    let dib = le32(14)? as usize;
-    let rle4 = le32(30)? == 2;
-    if dib < 40 || off < 14 + dib || off > b.len() {
-        return Err(DecodeError::Corrupt(
-            "BMP header or palette out of place".into(),
-        ));
-    }
-    let (xsize, total) = (w as usize, w as usize * h as usize);
+/// The `xsize × rows` palette indices Pillow's `BmpRleDecoder` reads from an RLE4 or RLE8
+/// stream starting at file offset `at`, in the file's row order (Truncated when the stream
+/// gives fewer).
+fn rle_pillow(
+    b: &[u8],
+    at: usize,
+    rle4: bool,
+    (xsize, rows): (usize, usize),
+) -> Result<Vec<u8>, DecodeError> {
+    let total = xsize * rows;
     let mut data: Vec<u8> = Vec::new();
     let mut x = 0usize;
-    let mut pos = off; // the file position, as Pillow's `fd.tell()`
+    let mut pos = at; // the file position, as Pillow's `fd.tell()`
     let read = |n: usize, pos: &mut usize| -> &[u8] {
         let s = &b[(*pos).min(b.len())..(*pos + n).min(b.len())];
         *pos += n;
@@ -330,25 +396,7 @@ fn bmp_rle_pillow(b: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, DecodeError> 
     if data.len() < total {
         return Err(DecodeError::Truncated);
     }
-    // The same headers and palette, uncompressed 8-bit rows (in the file's row order).
-    let stride = xsize.next_multiple_of(4);
-    let colours = match le32(46)? {
-        0 => 1 << if rle4 { 4 } else { 8 },
-        c => c,
-    };
-    let mut v = Vec::with_capacity(off + stride * h as usize);
-    v.extend_from_slice(&b[..off]);
-    let size = (off + stride * h as usize) as u32;
-    v[2..6].copy_from_slice(&size.to_le_bytes());
-    v[28..30].copy_from_slice(&8u16.to_le_bytes());
-    v[30..34].copy_from_slice(&0u32.to_le_bytes());
-    v[34..38].copy_from_slice(&((stride * h as usize) as u32).to_le_bytes());
-    v[46..50].copy_from_slice(&colours.to_le_bytes());
-    for row in data.chunks_exact(xsize.max(1)) {
-        v.extend_from_slice(row);
-        v.resize(v.len() + stride - xsize, 0);
-    }
-    Ok(v)
+    Ok(data)
 }
 
 /// BMP bits per pixel and compression, from the DIB header.
