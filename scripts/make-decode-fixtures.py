@@ -517,6 +517,14 @@ def bmp_rle8(im):
 write("bmp-rle8.bmp", bmp_rle8(photo(64, 48)))
 bb = pil_bytes(B, format="BMP")
 write("bmp-trunc.bmp", bb[: len(bb) // 2])
+# A data offset pointing at the palette's start (Pillow reads it as pointing past the palette)
+# and a planes field other than 1 (Pillow ignores it).
+b1 = bytearray(pil_bytes(B.convert("1"), format="BMP"))
+b1[10:14] = struct.pack("<I", 54)
+write("bmp-offset-at-palette.bmp", bytes(b1))  # ok
+b2 = bytearray(bb)
+b2[26:28] = struct.pack("<H", 3)
+write("bmp-planes-3.bmp", bytes(b2))  # ok
 # Pillow stops reading once it has every pixel: a cut in the last row's padding decodes.
 write("bmp-rgb24-pad-cut.bmp", bb[:-1])  # ok
 
