@@ -453,6 +453,9 @@ for name, delta in (("webp-riff-size-large.webp", 100), ("webp-riff-size-small.w
     rb = bytearray(wb)
     rb[4:8] = struct.pack("<I", len(wb) - 8 + delta)
     write(name, bytes(rb))
+# A RIFF payload that ends 3 bytes into what would be a chunk header: libwebp waits for the
+# rest and refuses the file.
+write("webp-riff-trailing-bytes.webp", b"RIFF" + struct.pack("<I", len(wb) - 8 + 3) + wb[8:] + b"\0\0\0")
 
 # ---------------------------------------------------------------- BMP
 B = photo(121, 79)

@@ -45,8 +45,9 @@ fn image_format(f: ImageFormat) -> Option<ImgFormat> {
 
 /// libwebp's container checks, which Pillow's decoder (WebPDemux) applies and the `image`
 /// crate does not: the RIFF size must not claim more bytes than the file has, and no chunk may
-/// run past the RIFF size (the last one may leave out its pad byte). Bytes after the RIFF
-/// payload are ignored, as libwebp ignores them.
+/// run past the RIFF size (the last one may leave out its pad byte), nor may the payload end
+/// inside a chunk header (in a simple file, only up to the first chunk after the image).
+/// Bytes after the RIFF payload are ignored, as libwebp ignores them.
 fn riff_fits(b: &[u8]) -> Result<(), DecodeError> {
     let le32 = |i: usize| {
         b.get(i..i + 4)
@@ -55,6 +56,9 @@ fn riff_fits(b: &[u8]) -> Result<(), DecodeError> {
     let riff = le32(4).ok_or(DecodeError::Truncated)?;
     let end = riff.checked_add(8).filter(|&e| e <= b.len());
     let end = end.ok_or(DecodeError::Truncated)?;
+    // A simple file (no VP8X) is read up to the first chunk after its image chunks; an
+    // extended one to the end of the RIFF payload.
+    let extended = b.get(12..16) == Some(b"VP8X");
     let mut i = 12;
     while i + 8 <= end {
         let n = le32(i + 4).ok_or(DecodeError::Truncated)?;
@@ -64,7 +68,16 @@ fn riff_fits(b: &[u8]) -> Result<(), DecodeError> {
                 "WebP chunk runs past the RIFF size".into(),
             ));
         }
+        if !extended && !matches!(&b[i..i + 4], b"ALPH" | b"VP8 " | b"VP8L") {
+            return Ok(());
+        }
         i = next + (n & 1);
+    }
+    // 1 to 7 bytes left: libwebp's demuxer waits for the rest of a chunk header.
+    if i < end {
+        return Err(DecodeError::Corrupt(
+            "WebP RIFF payload ends inside a chunk header".into(),
+        ));
     }
     Ok(())
 }
