@@ -41,21 +41,28 @@ fn options(memory_limit: u64) -> gif::DecodeOptions {
 
 /// Frame 0's blocks walked as Pillow walks them (GifImagePlugin `_seek`): a byte that starts no
 /// block (not `!`, `,` or `;`) is skipped, and so is an extension whose label Pillow does not
-/// know, sub-blocks and all; the `gif` crate refuses both. Returns a copy without them for the
-/// crate, or `None` when there are none. A file that ends inside the walk is left to the crate,
-/// which reports it.
-fn pillow_blocks(b: &[u8]) -> Option<Vec<u8>> {
+/// know, sub-blocks and all; the `gif` crate refuses both.
+struct Blocks {
+    /// What the crate must not see, in file order, all before frame 0.
+    skip: Vec<std::ops::Range<usize>>,
+    /// The offset of frame 0's descriptor (`,`), when the walk met one.
+    frame: Option<usize>,
+}
+
+/// Walks the blocks before frame 0 (see [`Blocks`]). `None` when the file ends inside the
+/// walk: such a file is left to the crate as it is, which reports it.
+fn walk_blocks(b: &[u8]) -> Option<Blocks> {
     let flags = *b.get(10)?;
-    let mut i = 13
-        + if flags & 0x80 != 0 {
-            3 << ((flags & 7) + 1)
-        } else {
-            0
-        };
+    let mut i = 13 + colour_table_len(flags);
     let mut skip: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut frame = None;
     while let Some(&c) = b.get(i) {
         match c {
-            b';' | b',' => break,
+            b';' => break,
+            b',' => {
+                frame = Some(i);
+                break;
+            }
             b'!' => {
                 let label = *b.get(i + 1)?;
                 let mut j = i + 2;
@@ -78,33 +85,25 @@ fn pillow_blocks(b: &[u8]) -> Option<Vec<u8>> {
             }
         }
     }
-    (!skip.is_empty()).then(|| super::without(b, &skip))
+    Some(Blocks { skip, frame })
 }
 
-/// Where frame 0's image data is cut by the end of the file inside a sub-block (the offset of
-/// that sub-block's length byte), in bytes [`pillow_blocks`] has been applied to. Pillow's
-/// decoder takes only whole sub-blocks: such a file decodes there when the whole sub-blocks
-/// before the cut complete the frame, and is truncated otherwise.
-fn cut_sub_block(b: &[u8]) -> Option<usize> {
-    let flags = *b.get(10)?;
-    let table = |f: u8| if f & 0x80 != 0 { 3 << ((f & 7) + 1) } else { 0 };
-    let mut i = 13 + table(flags);
-    // Extensions before the frame (only known ones are left).
-    while *b.get(i)? == b'!' {
-        i += 2;
-        loop {
-            let n = usize::from(*b.get(i)?);
-            i += 1 + n;
-            if n == 0 {
-                break;
-            }
-        }
+/// The size in bytes of the colour table that a packed-fields byte announces.
+fn colour_table_len(flags: u8) -> usize {
+    if flags & 0x80 != 0 {
+        3 << ((flags & 7) + 1)
+    } else {
+        0
     }
-    if b[i] != b',' {
-        return None;
-    }
+}
+
+/// Where frame 0's image data, its descriptor at `frame`, is cut by the end of the file inside
+/// a sub-block: the offset of that sub-block's length byte. Pillow's decoder takes only whole
+/// sub-blocks: such a file decodes there when the whole sub-blocks before the cut complete the
+/// frame, and is truncated otherwise.
+fn cut_sub_block(b: &[u8], frame: usize) -> Option<usize> {
     // Descriptor, local table, LZW minimum code size, then the sub-blocks.
-    i += 10 + table(*b.get(i + 9)?) + 1;
+    let mut i = frame + 10 + colour_table_len(*b.get(frame + 9)?) + 1;
     while let Some(&n) = b.get(i) {
         if n == 0 {
             return None;
@@ -117,13 +116,28 @@ fn cut_sub_block(b: &[u8]) -> Option<usize> {
     None
 }
 
+/// The bytes the crate is given: `b` without what Pillow skips (when there is any), and the
+/// offset in them where frame 0's data is cut inside a sub-block, if it is.
+fn for_crate(b: &[u8]) -> (Option<Vec<u8>>, Option<usize>) {
+    let Some(blocks) = walk_blocks(b) else {
+        return (None, None);
+    };
+    let skipped: usize = blocks.skip.iter().map(std::ops::Range::len).sum();
+    let cut = blocks
+        .frame
+        .and_then(|f| cut_sub_block(b, f))
+        .map(|c| c - skipped);
+    let norm = (!blocks.skip.is_empty()).then(|| super::without(b, &blocks.skip));
+    (norm, cut)
+}
+
 /// The canvas size Pillow uses for frame 0: the screen grown to hold the first frame.
 pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
-    let norm = pillow_blocks(bytes);
+    let (norm, _) = for_crate(bytes);
     canvas(norm.as_deref().unwrap_or(bytes))
 }
 
-/// [`dimensions`] of bytes [`pillow_blocks`] has already been applied to.
+/// [`dimensions`] of bytes [`for_crate`] has already normalised.
 fn canvas(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
     let mut dec = options(1 << 20)
         .read_info(Cursor::new(bytes))
@@ -140,9 +154,8 @@ fn canvas(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
 
 /// Decode frame 0 to RGB8 as Pillow's `convert('RGB')` gives.
 pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError> {
-    let norm = pillow_blocks(bytes);
+    let (norm, cut) = for_crate(bytes);
     let bytes = norm.as_deref().unwrap_or(bytes);
-    let cut = cut_sub_block(bytes);
     let bytes = &bytes[..cut.unwrap_or(bytes.len())];
     // In a cut file, a frame the whole sub-blocks do not complete is the truncation.
     let gif_err = |e| match cut {

@@ -86,7 +86,9 @@ fn is_warning_message(msg: &str) -> bool {
 /// without a DQT, or a Motion-JPEG frame without a DHT (libjpeg's default tables), decoded
 /// with the last file's tables: a file Pillow refuses hashed, or another file's tables
 /// instead of the defaults, depending on what the thread decoded before. Pillow creates a
-/// decompressor per image. A fresh handle costs microseconds.
+/// decompressor per image. A fresh handle costs microseconds, so the header read, the 1/8
+/// trial decode and the full decode each take their own too: the full decode on the trial's
+/// handle would start with the tables the stream defines after its first scan.
 fn with_handle<T>(f: impl FnOnce(&Handle) -> Result<T, DecodeError>) -> Result<T, DecodeError> {
     f(&Handle::new()?)
 }
