@@ -243,8 +243,11 @@ fn pass1_strip(p: &Plan, view: &ImageView<'_>, r0: usize, ring: &mut [__m512], c
                     }
                 }
             }
-            for (j, v) in transpose16(*px).into_iter().enumerate() {
-                cols[(c + j) & p.mask][half] = v;
+            // `c` is a multiple of 16 and the ring's length a larger power of two, so the 16
+            // columns are consecutive there (one bounds check, not 16).
+            let dst = &mut cols[c & p.mask..][..16];
+            for (d, v) in dst.iter_mut().zip(transpose16(*px)) {
+                d[half] = v;
             }
         }
         // 32 rows read side by side are more streams than the hardware prefetcher follows:
@@ -553,8 +556,10 @@ fn pass23_strip(p: &Plan, o0: usize, m_rows: usize, s: &mut Scratch, cols64: &mu
                 for (v, r) in v.iter_mut().zip(&res[16 * half..]) {
                     *v = r[i];
                 }
-                for (j, v) in transpose16(v).into_iter().enumerate() {
-                    cols[(c + j) & p.mask][half] = v;
+                // Consecutive in the ring, as in `pass1_strip`.
+                let dst = &mut cols[c & p.mask..][..16];
+                for (d, v) in dst.iter_mut().zip(transpose16(v)) {
+                    d[half] = v;
                 }
             }
             steps3(p, c, (c + 16).min(p.w), &mut state, cols, kept);
