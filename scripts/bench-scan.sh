@@ -14,7 +14,8 @@
 #     RUNS timed runs each after one warm-up each (page cache warm for both), medians; images/s,
 #     the ratio, whether both found the same (file, list id, distance) matches, whether their
 #     hashes agree, and vigil's CPU seconds per stage from summary.json (cpu_s) with the
-#     pdq/decode ratio.
+#     pdq/decode ratio: the last run's table, and the ratio of every timed run with their
+#     median (vigil-cpu-per-run.json; the pairs timer only).
 #  2. Peak memory: `/usr/bin/time -v vigil scan --index LIST.vidx` over trees of MEM_SMALL and
 #     MEM_LARGE files from scripts/make-scan-tree.py: "Maximum resident set size" of each and
 #     the difference; and, from scripts/peak-rss.py around it, the sampled peak of the RSS
@@ -84,7 +85,7 @@ mkdir -p "$RUN"
 REPORT=$RESULTS/report.md
 # What an earlier run into the same folder left (a file from another timer or tree size).
 rm -f "$RESULTS"/{report.md,match-comparison.txt,hyperfine-vigil.json,vigil-times.json} \
-  "$RESULTS"/vigil-*-summary.json "$RESULTS"/{time,peak}-tree-*.{txt,json}
+  "$RESULTS"/vigil-*-summary.json "$RESULTS/vigil-cpu-per-run.json" "$RESULTS"/{time,peak}-tree-*.{txt,json}
 rm -rf "$RESULTS/python"
 : > "$REPORT"
 say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
@@ -187,9 +188,14 @@ PYEOF
   else
     LOAD_P=$LOAD_V
     log "timing vigil scan and the Python pipeline in $RUNS pairs after a warm-up pair (load $LOAD_V)"
+    # Each prepare keeps the summary.json of the run before it (numbered), so the CPU seconds
+    # by stage of every timed run are there, not only the last one's.
+    rm -rf "$RUN/summaries"; mkdir -p "$RUN/summaries"
+    keep="n=\$(ls $RUN/summaries | wc -l); [ ! -f $VOUT/summary.json ] || cp $VOUT/summary.json $RUN/summaries/\$(printf %03d \$n).json"
     "$PY" scripts/python-pipeline.py --list "$LIST" --faiss-cache "$FAISS" --nflip "$NFLIP" \
       --warmup 1 --repeat "$RUNS" --out "$POUT" \
-      --interleave "$scan_photos" --interleave-prepare "rm -rf $VOUT" "$PHOTOS_DIR" >&2
+      --interleave "$scan_photos" --interleave-prepare "$keep; rm -rf $VOUT" "$PHOTOS_DIR" >&2
+    bash -c "$keep"
     "$PY" - "$POUT/results.json" "$RESULTS/vigil-times.json" <<'PYEOF'
 import json, sys
 r = json.load(open(sys.argv[1]))["interleaved"]
@@ -201,6 +207,16 @@ json.dump({"timer": "pairs (scripts/python-pipeline.py --interleave)", "wall_s":
 PYEOF
   fi
   install -m 644 "$VOUT/summary.json" "$RESULTS/vigil-photos-summary.json"
+  # The timed runs' CPU seconds by stage (the last RUNS summaries kept; hyperfine keeps none).
+  if [ -d "$RUN/summaries" ] && [ "$TIMER" != hyperfine ]; then
+    "$PY" - "$RUNS" "$RESULTS/vigil-cpu-per-run.json" $(ls "$RUN"/summaries/*.json | tail -n "$RUNS") <<'PYEOF'
+import json, sys
+runs, out, files = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+json.dump([json.load(open(f))["cpu_s"] for f in files], open(out, "w"), indent=1)
+PYEOF
+  else
+    rm -f "$RESULTS/vigil-cpu-per-run.json"
+  fi
   LOAD_END=$(load)
 
   "$PY" - "$VOUT" "$POUT" "$PHOTOS_DIR" "$RUNS" "$LOAD_V" "$LOAD_P" "$LOAD_END" \
@@ -270,6 +286,14 @@ print("| " + " | ".join(cpu) + " | pdq / decode |")
 print("|" + "---:|" * (len(cpu) + 1))
 print("| " + " | ".join(f"{v:.3f}" for v in cpu.values()) + f" | {ratio} |")
 print()
+per_run = os.path.join(res, "vigil-cpu-per-run.json")
+if os.path.exists(per_run):
+    rs = sorted(c["pdq"] / c["decode"] for c in json.load(open(per_run)) if c.get("decode"))
+    if rs:
+        print(f"- pdq / decode in each of the {len(rs)} timed runs: "
+              f"{', '.join(f'{r:.3f}' for r in rs)}; median **{rs[len(rs) // 2]:.3f}** "
+              f"(bar: ≤ 0.25; the table above is the last run's summary.json)")
+        print()
 with open(os.path.join(res, "match-comparison.txt"), "w") as f:
     f.write(f"vigil {len(vm)} python {len(pm)} equal {vm == pm}\n")
     for m in sorted(vm | pm):
