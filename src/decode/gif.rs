@@ -116,28 +116,30 @@ fn cut_sub_block(b: &[u8], frame: usize) -> Option<usize> {
     None
 }
 
-/// The bytes the crate is given: `b` without what Pillow skips (when there is any), and the
-/// offset in them where frame 0's data is cut inside a sub-block, if it is.
-fn for_crate(b: &[u8]) -> (Option<Vec<u8>>, Option<usize>) {
-    let Some(blocks) = walk_blocks(b) else {
-        return (None, None);
-    };
-    let skipped: usize = blocks.skip.iter().map(std::ops::Range::len).sum();
-    let cut = blocks
-        .frame
-        .and_then(|f| cut_sub_block(b, f))
-        .map(|c| c - skipped);
-    let norm = (!blocks.skip.is_empty()).then(|| super::without(b, &blocks.skip));
-    (norm, cut)
+impl Blocks {
+    /// `b` without what Pillow skips, or `None` when there is nothing to leave out.
+    fn copy(&self, b: &[u8]) -> Option<Vec<u8>> {
+        (!self.skip.is_empty()).then(|| super::without(b, &self.skip))
+    }
+
+    /// Where frame 0's data is cut inside a sub-block ([`cut_sub_block`]), as an offset in
+    /// [`Blocks::copy`]'s bytes (or `b` itself when there is no copy).
+    fn cut(&self, b: &[u8]) -> Option<usize> {
+        let skipped: usize = self.skip.iter().map(std::ops::Range::len).sum();
+        // Every skipped range lies before the frame, so before the cut.
+        self.frame
+            .and_then(|f| cut_sub_block(b, f))
+            .map(|c| c - skipped)
+    }
 }
 
 /// The canvas size Pillow uses for frame 0: the screen grown to hold the first frame.
 pub(crate) fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
-    let (norm, _) = for_crate(bytes);
+    let norm = walk_blocks(bytes).and_then(|w| w.copy(bytes));
     canvas(norm.as_deref().unwrap_or(bytes))
 }
 
-/// [`dimensions`] of bytes [`for_crate`] has already normalised.
+/// [`dimensions`] of bytes [`Blocks::copy`] has already normalised.
 fn canvas(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
     let mut dec = options(1 << 20)
         .read_info(Cursor::new(bytes))
@@ -154,7 +156,9 @@ fn canvas(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
 
 /// Decode frame 0 to RGB8 as Pillow's `convert('RGB')` gives.
 pub(crate) fn decode(bytes: &[u8]) -> Result<(RgbImage, SourceKind), DecodeError> {
-    let (norm, cut) = for_crate(bytes);
+    let blocks = walk_blocks(bytes);
+    let norm = blocks.as_ref().and_then(|w| w.copy(bytes));
+    let cut = blocks.as_ref().and_then(|w| w.cut(bytes));
     let bytes = norm.as_deref().unwrap_or(bytes);
     let bytes = &bytes[..cut.unwrap_or(bytes.len())];
     // In a cut file, a frame the whole sub-blocks do not complete is the truncation.
