@@ -532,14 +532,16 @@ write("bmp-planes-3.bmp", bytes(b2))  # ok
 write("bmp-rgb24-pad-cut.bmp", bb[:-1])  # ok
 
 
-def bmp_rle(im, bits, rows=None, tail=b"\x00\x00\x00\x01"):
+def bmp_rle(im, bits, rows=None, tail=b"\x00\x00\x00\x01", top_down=False):
     """RLE4/RLE8 BMP of the first `rows` rows in file order (runs, then end-of-line, with a
-    delta of two rows after row 3 when `rows` is "delta"), then `tail`."""
+    delta of two rows after row 3 when `rows` is "delta"), then `tail`; with `top_down`, a
+    negative height and the rows from the top (the format forbids it; Pillow reads it)."""
     q = im.quantize(1 << bits)
     a = np.asarray(q)
     h, w = a.shape
     body = bytearray()
-    for k, y in enumerate(range(h - 1, -1, -1)):
+    order = range(h) if top_down else range(h - 1, -1, -1)
+    for k, y in enumerate(order):
         if rows == "delta" and k in (3, 4):
             if k == 3:
                 body += b"\x00\x02\x00\x02"
@@ -562,7 +564,7 @@ def bmp_rle(im, bits, rows=None, tail=b"\x00\x00\x00\x01"):
     pal4 = b"".join(bytes([pal[3 * i + 2], pal[3 * i + 1], pal[3 * i], 0]) for i in range(colours))
     off = 14 + 40 + len(pal4)
     hdr = b"BM" + struct.pack("<IHHI", off + len(body), 0, 0, off)
-    dib = struct.pack("<IiiHHIIiiII", 40, w, h, 1, bits, 1 if bits == 8 else 2, len(body), 2835, 2835, colours, 0)
+    dib = struct.pack("<IiiHHIIiiII", 40, w, -h if top_down else h, 1, bits, 1 if bits == 8 else 2, len(body), 2835, 2835, colours, 0)
     return hdr + dib + pal4 + bytes(body)
 
 
@@ -573,6 +575,8 @@ write("bmp-rle4.bmp", bmp_rle(R, 4))  # ok
 write("bmp-rle8-delta.bmp", bmp_rle(R, 8, rows="delta"))  # ok
 write("bmp-rle8-no-eob.bmp", bmp_rle(R, 8, tail=b""))  # ok
 write("bmp-rle8-early-eob.bmp", bmp_rle(R, 8, rows=10, tail=b"\x00\x01"))  # Pillow: error
+write("bmp-rle8-top-down.bmp", bmp_rle(R, 8, top_down=True))  # ok
+write("bmp-rle4-top-down-delta.bmp", bmp_rle(R, 4, rows="delta", top_down=True))  # ok
 
 # ---------------------------------------------------------------- TIFF
 T = photo(120, 80)

@@ -85,16 +85,22 @@ fn riff_fits(b: &[u8]) -> Result<(), DecodeError> {
 /// Width and height from the header.
 pub(crate) fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), DecodeError> {
     let fmt = image_format(format).ok_or(DecodeError::Unsupported(format))?;
-    // Pillow ignores a BMP's planes field; `image` refuses any value but 1.
-    let planes_fixed = (format == ImageFormat::Bmp
-        && bytes.get(14..18).is_some_and(|d| d != [12, 0, 0, 0])
-        && bytes.get(26..28).is_some_and(|p| p != [1, 0]))
-    .then(|| {
+    // Pillow ignores a BMP's planes field; `image` refuses any value but 1. Pillow reads a
+    // top-down RLE bitmap (a negative height, which the format does not allow with RLE) in
+    // file order from the top; `image` refuses it, and [`bmp_for_image`] rewrites it as an
+    // uncompressed top-down one, so the header is read here as that rewrite's.
+    let bmp = format == ImageFormat::Bmp && bytes.get(14..18).is_some_and(|d| d != [12, 0, 0, 0]);
+    let planes_bad = bmp && bytes.get(26..28).is_some_and(|p| p != [1, 0]);
+    let top_down_rle = bmp && bmp_top_down_rle(bytes);
+    let fixed = (planes_bad || top_down_rle).then(|| {
         let mut v = bytes.to_vec();
         v[26..28].copy_from_slice(&[1, 0]);
+        if top_down_rle {
+            v[30..34].copy_from_slice(&[0; 4]);
+        }
         v
     });
-    let bytes = planes_fixed.as_deref().unwrap_or(bytes);
+    let bytes = fixed.as_deref().unwrap_or(bytes);
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), fmt);
     let mut limits = Limits::default();
     limits.max_alloc = Some(OVERHEAD_LIMIT);
@@ -250,8 +256,9 @@ fn run<D: ImageDecoder>(
 /// * an uncompressed file cut inside its last row's padding, padded with zeros;
 /// * RLE4 and RLE8 expanded as Pillow's `BmpRleDecoder` expands them, into uncompressed 8-bit
 ///   rows. `image`'s own RLE reading fills pixels missing after an early end-of-bitmap
-///   (Pillow refuses the file: "not enough image data") and refuses a stream cut after its
-///   last pixel.
+///   (Pillow refuses the file: "not enough image data"), refuses a stream cut after its last
+///   pixel, and refuses a top-down RLE bitmap, which Pillow reads (the rows stay in file
+///   order and the header keeps its negative height: an uncompressed top-down bitmap).
 fn bmp_for_image(
     b: &[u8],
     (bits, comp): (u16, u32),
@@ -413,6 +420,16 @@ fn rle_pillow(
 }
 
 /// BMP bits per pixel and compression, from the DIB header.
+/// Whether a BMP with an info header of 40 bytes or more is RLE4 or RLE8 with a negative
+/// (top-down) height.
+fn bmp_top_down_rle(b: &[u8]) -> bool {
+    let le32 = |at: usize| b.get(at..at + 4).map(|v| [v[0], v[1], v[2], v[3]]);
+    matches!(
+        (le32(14).map(u32::from_le_bytes), le32(22).map(i32::from_le_bytes), le32(30).map(u32::from_le_bytes)),
+        (Some(dib), Some(h), Some(1 | 2)) if dib >= 40 && h < 0
+    )
+}
+
 fn bmp_header(b: &[u8]) -> Option<(u16, u32)> {
     let dib = u32::from_le_bytes(b.get(14..18)?.try_into().ok()?);
     if dib == 12 {
