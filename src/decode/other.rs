@@ -419,17 +419,17 @@ fn rle_pillow(
     Ok(data)
 }
 
-/// BMP bits per pixel and compression, from the DIB header.
 /// Whether a BMP with an info header of 40 bytes or more is RLE4 or RLE8 with a negative
 /// (top-down) height.
 fn bmp_top_down_rle(b: &[u8]) -> bool {
     let le32 = |at: usize| b.get(at..at + 4).map(|v| [v[0], v[1], v[2], v[3]]);
-    matches!(
-        (le32(14).map(u32::from_le_bytes), le32(22).map(i32::from_le_bytes), le32(30).map(u32::from_le_bytes)),
-        (Some(dib), Some(h), Some(1 | 2)) if dib >= 40 && h < 0
-    )
+    let dib = le32(14).map(u32::from_le_bytes);
+    let height = le32(22).map(i32::from_le_bytes);
+    let comp = le32(30).map(u32::from_le_bytes);
+    matches!((dib, height, comp), (Some(dib), Some(h), Some(1 | 2)) if dib >= 40 && h < 0)
 }
 
+/// BMP bits per pixel and compression, from the DIB header.
 fn bmp_header(b: &[u8]) -> Option<(u16, u32)> {
     let dib = u32::from_le_bytes(b.get(14..18)?.try_into().ok()?);
     if dib == 12 {
