@@ -425,8 +425,8 @@ fn bmp_top_down_rle(b: &[u8]) -> bool {
     let le32 = |at: usize| b.get(at..at + 4).map(|v| [v[0], v[1], v[2], v[3]]);
     let dib = le32(14).map(u32::from_le_bytes);
     let height = le32(22).map(i32::from_le_bytes);
-    let comp = le32(30).map(u32::from_le_bytes);
-    matches!((dib, height, comp), (Some(dib), Some(h), Some(1 | 2)) if dib >= 40 && h < 0)
+    matches!((dib, height), (Some(dib), Some(h)) if dib >= 40 && h < 0)
+        && matches!(bmp_header(b), Some((_, 1 | 2)))
 }
 
 /// BMP bits per pixel and compression, from the DIB header.
