@@ -44,8 +44,10 @@ use crate::{ImageView, PixelLayout};
 /// Rows per strip: two 16-lane vectors per column.
 const L: usize = 32;
 
-/// 16-column blocks pass 2 runs side by side (independent running-sum chains).
-const G: usize = 2;
+/// 16-column blocks pass 2 runs side by side (independent running-sum chains). With four, a
+/// row's add → subtract latency (6 cycles) is shorter than the row's work on the pipes, so the
+/// chains no longer set the pace (about 2 % less PDQ time than two, on pixels in cache).
+const G: usize = 4;
 
 /// How far ahead of the pixels being read pass 1 prefetches, in pixels.
 const PREFETCH_PX: usize = 128;
@@ -617,6 +619,8 @@ struct Luma {
     /// In each lane, picks red / green / blue of its 4 pixels into 32-bit lanes.
     pick: [__m512i; 3],
     coef: [__m512; 3],
+    /// `−coef · 2²³` per channel (exact: a power-of-two scaling).
+    neg: [__m512; 3],
 }
 
 impl Luma {
@@ -641,6 +645,11 @@ impl Luma {
                 _mm512_set1_ps(LUMA_R),
                 _mm512_set1_ps(LUMA_G),
                 _mm512_set1_ps(LUMA_B),
+            ],
+            neg: [
+                _mm512_set1_ps(-LUMA_R * 8_388_608.0),
+                _mm512_set1_ps(-LUMA_G * 8_388_608.0),
+                _mm512_set1_ps(-LUMA_B * 8_388_608.0),
             ],
         }
     }
@@ -676,16 +685,26 @@ impl Luma {
     }
 
     /// Luma of the 16 RGB pixels in the first 48 bytes of `v`.
+    ///
+    /// Each channel byte is shuffled into the low byte of a 32-bit lane whose other bytes are
+    /// those of 2²³ (`0x4B00_0000`, kept by the mask), which makes the float 2²³ + x exactly;
+    /// then `fma(c, 2²³ + x, −c · 2²³)` is `c · x` before its one rounding, so it equals the
+    /// oracle's `RN(c · x)` (for x = 0 too: `c·2²³ − c·2²³` is +0). Three shuffles and three
+    /// FMAs instead of three shuffles, three conversions and three multiplies: about 2 % less
+    /// PDQ time on pixels in cache.
     #[inline]
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
     fn rgb(&self, v: __m512i) -> __m512 {
+        /// The low byte of every 32-bit lane.
+        const LOW: u64 = 0x1111_1111_1111_1111;
         let v = _mm512_permutexvar_epi32(self.spread, v);
-        let r = _mm512_cvtepi32_ps(_mm512_shuffle_epi8(v, self.pick[0]));
-        let g = _mm512_cvtepi32_ps(_mm512_shuffle_epi8(v, self.pick[1]));
-        let b = _mm512_cvtepi32_ps(_mm512_shuffle_epi8(v, self.pick[2]));
-        let r = _mm512_mul_ps(self.coef[0], r);
-        let g = _mm512_mul_ps(self.coef[1], g);
-        let b = _mm512_mul_ps(self.coef[2], b);
+        let magic = _mm512_set1_epi32(0x4B00_0000);
+        let r = _mm512_castsi512_ps(_mm512_mask_shuffle_epi8(magic, LOW, v, self.pick[0]));
+        let g = _mm512_castsi512_ps(_mm512_mask_shuffle_epi8(magic, LOW, v, self.pick[1]));
+        let b = _mm512_castsi512_ps(_mm512_mask_shuffle_epi8(magic, LOW, v, self.pick[2]));
+        let r = _mm512_fmadd_ps(self.coef[0], r, self.neg[0]);
+        let g = _mm512_fmadd_ps(self.coef[1], g, self.neg[1]);
+        let b = _mm512_fmadd_ps(self.coef[2], b, self.neg[2]);
         _mm512_add_ps(_mm512_add_ps(r, g), b)
     }
 }

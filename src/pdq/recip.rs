@@ -2,17 +2,18 @@
 //!
 //! The box passes divide every running sum by its count (`sum / cnt`, spec §1.4), two divisions
 //! per pixel. A vector divide is the slowest float instruction (about 8 cycles per 8 lanes on
-//! the CPUs measured), so the fast path replaces it with Markstein's correction step:
+//! the CPUs measured), so the fast path replaces it with a reciprocal split in two floats:
 //!
 //! ```text
 //! y  = RN(1 / b)              once per count
-//! q0 = RN(a · y)
-//! r  = a − b · q0             exact, one FMA
-//! q  = RN(q0 + r · y)         one FMA
+//! yl = RN(1 / b − y)          once per count (in f64, where 1/b − y is exact)
+//! q  = RN(a · y + RN(a · yl)) one multiply, one FMA
 //! ```
 //!
-//! `q` equals `RN(a / b)` for the counts this module accepts. That is not taken on trust from
-//! the theorem (Markstein's, which says it holds whenever `y` is `1/b` correctly rounded):
+//! `q` equals `RN(a / b)` for the counts this module accepts. No theorem promises that for
+//! every count (Markstein's correction, `q0 = RN(a·y)`, `q = RN(q0 + (a − b·q0)·y)`, has one,
+//! but takes three operations and a longer latency chain, with two divisions a pixel), so it
+//! rests on checks:
 //!
 //! - The test `every_count_is_exact_for_every_significand` checks every count `1..=MAX_COUNT`
 //!   against a real division for every float32 significand `a ∈ [1, 2)` (2²³ cases a count,
@@ -27,9 +28,10 @@
 //! Why the significands suffice: for `a = m · 2^e`, every step above scales by `2^e` exactly
 //! as long as no intermediate leaves the normal range, so `q(a) = q(m) · 2^e` and
 //! `RN(a / b) = RN(m / b) · 2^e`. With `b ≤ 4096` and `2^-64 ≤ |a| ≤ 2^64` every intermediate
-//! (`q0`, `r`, `r · y`) is far inside the normal range; [`Recip::div`] takes the divide
-//! instruction for any other `a` (zero is exact either way: every step gives +0), and the
-//! sign is symmetric.
+//! is far inside the normal range: `|yl|` is 0 (`b` a power of two) or at least 2⁻⁴⁷ for every
+//! count up to 4096 (the test `split_reciprocal_is_normal` checks it), so `|a · yl| ≥ 2⁻¹¹¹`,
+//! and `|a · y| ≤ 2⁶⁴`. [`Recip::div`] takes the divide instruction for any other `a` (zero is
+//! exact either way: every step gives +0), and the sign is symmetric.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -51,6 +53,7 @@ static VERIFIED: [AtomicU8; MAX_COUNT + 1] = [const { AtomicU8::new(UNKNOWN) }; 
 pub struct Recip {
     b: f32,
     y: f32,
+    yl: f32,
     fast: bool,
 }
 
@@ -59,9 +62,11 @@ impl Recip {
     /// one, `mul_add` is a library call and the divide instruction is faster).
     pub fn new(count: usize, fma: bool) -> Recip {
         let b = count as f32;
+        let (y, yl) = split_reciprocal(b);
         Recip {
             b,
-            y: 1.0 / b,
+            y,
+            yl,
             fast: fma && verified(count),
         }
     }
@@ -75,7 +80,7 @@ impl Recip {
     #[inline(always)]
     pub fn div(&self, a: f32) -> f32 {
         if self.fast && in_range(a) {
-            markstein(a, self.b, self.y)
+            two_part(a, self.y, self.yl)
         } else {
             a / self.b
         }
@@ -112,8 +117,8 @@ impl Recip {
         let n = dst.len().min(src.len());
         let (d8, d_tail) = dst[..n].as_chunks_mut::<8>();
         let (s8, s_tail) = src[..n].as_chunks::<8>();
-        let b = _mm256_set1_ps(self.b);
         let y = _mm256_set1_ps(self.y);
+        let yl = _mm256_set1_ps(self.yl);
         let abs = _mm256_set1_epi32(0x7FFF_FFFF);
         let one = _mm256_set1_epi32(1);
         // Smallest (|a| bits − 1), unsigned, so zero wraps to the top and is ignored; largest
@@ -127,9 +132,8 @@ impl Recip {
                 let m = _mm256_and_si256(_mm256_castps_si256(a), abs);
                 lo = _mm256_min_epu32(lo, _mm256_sub_epi32(m, one));
                 hi = _mm256_max_epi32(hi, m);
-                let q0 = _mm256_mul_ps(a, y);
-                let r = _mm256_fnmadd_ps(q0, b, a);
-                _mm256_storeu_ps(d.as_mut_ptr(), _mm256_fmadd_ps(r, y, q0));
+                let q = _mm256_fmadd_ps(a, y, _mm256_mul_ps(a, yl));
+                _mm256_storeu_ps(d.as_mut_ptr(), q);
             }
         }
         let mut lanes_lo = [0u32; 8];
@@ -168,9 +172,8 @@ impl Recip {
             return _mm512_div_ps(a, b);
         }
         let y = _mm512_set1_ps(self.y);
-        let q0 = _mm512_mul_ps(a, y);
-        let r = _mm512_fnmadd_ps(q0, b, a);
-        _mm512_fmadd_ps(r, y, q0)
+        let yl = _mm512_set1_ps(self.yl);
+        _mm512_fmadd_ps(a, y, _mm512_mul_ps(a, yl))
     }
 }
 
@@ -180,11 +183,16 @@ fn in_range(a: f32) -> bool {
     (TINY..=HUGE).contains(&m) | (a == 0.0)
 }
 
+/// `y = RN(1/b)` and `yl = RN(1/b − y)`: `1/b` in f64 is within half an f64 ulp of the true
+/// value, and `1/b − y` is exact there (Sterbenz: the two are within a factor of 2).
+fn split_reciprocal(b: f32) -> (f32, f32) {
+    let y = 1.0 / b;
+    (y, (1.0 / f64::from(b) - f64::from(y)) as f32)
+}
+
 #[inline(always)]
-fn markstein(a: f32, b: f32, y: f32) -> f32 {
-    let q0 = a * y;
-    let r = (-q0).mul_add(b, a);
-    r.mul_add(y, q0)
+fn two_part(a: f32, y: f32, yl: f32) -> f32 {
+    a.mul_add(y, a * yl)
 }
 
 /// The run-time check's spacing between significands: 2²³ / 2¹¹ = 2¹² of them a count.
@@ -202,7 +210,8 @@ fn verified(count: usize) -> bool {
         _ => {
             // Two threads may both check the same count; they reach the same answer.
             let b = count as f32;
-            let ok = count >= 1 && check_significands(b, 1.0 / b, SPOT_STRIDE);
+            let (y, yl) = split_reciprocal(b);
+            let ok = count >= 1 && check_significands(b, y, yl, SPOT_STRIDE);
             slot.store(if ok { EXACT } else { INEXACT }, Ordering::Relaxed);
             ok
         }
@@ -210,22 +219,22 @@ fn verified(count: usize) -> bool {
 }
 
 /// Every `stride`-th significand `a ∈ [1, 2)` from 0, and the largest: the reciprocal path
-/// with reciprocal `y` equals `a / b` bit for bit. `stride` is a power of two; 1 checks all
-/// 2²³.
-fn check_significands(b: f32, y: f32, stride: u32) -> bool {
+/// with reciprocal `y + yl` equals `a / b` bit for bit. `stride` is a power of two; 1 checks
+/// all 2²³.
+fn check_significands(b: f32, y: f32, yl: f32, stride: u32) -> bool {
     let one = 1.0f32.to_bits();
     let last = f32::from_bits(one | ((1 << 23) - 1));
-    if (last / b).to_bits() != markstein(last, b, y).to_bits() {
+    if (last / b).to_bits() != two_part(last, y, yl).to_bits() {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: both target features were just detected.
-        return unsafe { check_avx2(b, y, stride) };
+        return unsafe { check_avx2(b, y, yl, stride) };
     }
     (0..1u32 << 23).step_by(stride as usize).all(|m| {
         let a = f32::from_bits(one | m);
-        (a / b).to_bits() == markstein(a, b, y).to_bits()
+        (a / b).to_bits() == two_part(a, y, yl).to_bits()
     })
 }
 
@@ -233,11 +242,12 @@ fn check_significands(b: f32, y: f32, stride: u32) -> bool {
 /// test profile too (the exhaustive test runs it 2²³ times a count).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn check_avx2(b: f32, y: f32, stride: u32) -> bool {
+fn check_avx2(b: f32, y: f32, yl: f32, stride: u32) -> bool {
     use std::arch::x86_64::*;
     debug_assert!(stride.is_power_of_two() && stride <= 1 << 20);
     let bv = _mm256_set1_ps(b);
     let y = _mm256_set1_ps(y);
+    let yl = _mm256_set1_ps(yl);
     let s = stride as i32;
     let mut bits = _mm256_add_epi32(
         _mm256_set1_epi32(1.0f32.to_bits() as i32),
@@ -250,9 +260,7 @@ fn check_avx2(b: f32, y: f32, stride: u32) -> bool {
     let mut diff = _mm256_setzero_si256();
     for _ in 0..(1u32 << 23) / (8 * stride).min(1 << 23) {
         let a = _mm256_castsi256_ps(bits);
-        let q0 = _mm256_mul_ps(a, y);
-        let r = _mm256_fnmadd_ps(q0, bv, a);
-        let q = _mm256_fmadd_ps(r, y, q0);
+        let q = _mm256_fmadd_ps(a, y, _mm256_mul_ps(a, yl));
         let x = _mm256_xor_si256(
             _mm256_castps_si256(q),
             _mm256_castps_si256(_mm256_div_ps(a, bv)),
@@ -288,9 +296,28 @@ mod tests {
             return;
         }
         let failed: Vec<usize> = (1..=MAX_COUNT)
-            .filter(|&b| !check_significands(b as f32, 1.0 / b as f32, 1))
+            .filter(|&b| {
+                let (y, yl) = split_reciprocal(b as f32);
+                !check_significands(b as f32, y, yl, 1)
+            })
             .collect();
         assert!(failed.is_empty(), "inexact counts: {failed:?}");
+    }
+
+    /// The range argument of the module docs: the low part of every count's reciprocal is
+    /// zero (a power of two, whose reciprocal is exact) or at least 2⁻⁴⁷, so `a · yl` stays
+    /// normal for every `|a| ≥ 2⁻⁶⁴`.
+    #[test]
+    fn split_reciprocal_is_normal() {
+        for c in 1..=MAX_COUNT {
+            let (y, yl) = split_reciprocal(c as f32);
+            assert_eq!(y, 1.0 / c as f32);
+            if c.is_power_of_two() {
+                assert_eq!(yl, 0.0, "{c}");
+            } else {
+                assert!(yl.abs() >= 2f32.powi(-47), "{c}: {yl:e}");
+            }
+        }
     }
 
     /// The check (vector and scalar) catches a reciprocal that is off, exhaustively and
@@ -298,16 +325,18 @@ mod tests {
     #[test]
     fn the_check_catches_a_wrong_reciprocal() {
         for b in [3.0f32, 7.0, 11.0, 4095.0] {
-            let y = 1.0 / b;
+            let (y, yl) = split_reciprocal(b);
             let wrong = y * (1.0 + 1.0 / 1024.0);
-            assert!(check_significands(b, y, 1));
-            assert!(check_significands(b, y, SPOT_STRIDE));
-            assert!(!check_significands(b, wrong, 1), "{b}");
-            assert!(!check_significands(b, wrong, SPOT_STRIDE), "{b}");
+            assert!(check_significands(b, y, yl, 1));
+            assert!(check_significands(b, y, yl, SPOT_STRIDE));
+            assert!(!check_significands(b, wrong, yl, 1), "{b}");
+            assert!(!check_significands(b, wrong, yl, SPOT_STRIDE), "{b}");
+            // Without its low part the reciprocal gives only `RN(a · y)`, wrong for some `a`.
+            assert!(!check_significands(b, y, 0.0, 1), "{b}");
             let one = 1.0f32.to_bits();
             let scalar = (0..1u32 << 23).step_by(SPOT_STRIDE as usize).all(|m| {
                 let a = f32::from_bits(one | m);
-                (a / b).to_bits() == markstein(a, b, wrong).to_bits()
+                (a / b).to_bits() == two_part(a, wrong, yl).to_bits()
             });
             assert!(!scalar, "{b}");
         }
