@@ -104,7 +104,11 @@ fn fixed_sizes_including_edges_and_large() {
         (513, 511),
         (1600, 1004),
         (4000, 3000),
-        // Block and strip edges of the fused AVX-512 path (16 columns, 32 rows, 2 blocks).
+        // Block and strip edges of the fused AVX-512 path (16 columns, 32 rows, pass 2 over
+        // groups of 4 blocks: widths one block, one column and three blocks past a group).
+        (80, 33),
+        (65, 70),
+        (112, 31),
         (16, 32),
         (17, 33),
         (31, 31),
