@@ -15,8 +15,9 @@
 //!   second horizontal pass: no full-size float buffer exists, and the intermediate rows stay
 //!   in cache.
 //! - Division by the box count (`sum / cnt`) runs over long runs (whole rows; the columns of a
-//!   strip with a full window) through [`super::recip`]: a reciprocal multiply with an FMA
-//!   correction, bit-identical to the divide instruction for every count it is used with.
+//!   strip with a full window) through [`super::recip`]: a multiply by a reciprocal split in
+//!   two floats (one multiply, one FMA), bit-identical to the divide instruction for every count
+//!   it is used with.
 //!
 //! With AVX-512, passes 1–3 run in `pdq::fused` instead: the same order of operations,
 //! fused per 32-row strip so luma, transposes and divisions stay in registers (about 1.5×
