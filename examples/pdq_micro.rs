@@ -5,6 +5,8 @@
 //! the fastest of 5 rounds of about 200 Mpx each in thread CPU time, as ns and core cycles per
 //! pixel (the cycles at this machine's 3.67 GHz, measured in BENCHMARKS.md; elsewhere only
 //! ns/px means anything).
+use vigil::synth::{self, Pattern};
+
 fn main() {
     let mut sizes: Vec<(u32, u32)> = std::env::args()
         .skip(1)
@@ -17,20 +19,9 @@ fn main() {
         sizes = vec![(1400, 256), (1000, 750)];
     }
     for (w, h) in sizes {
-        // A linear congruential generator: every pixel value occurs, no pattern a box filter
-        // could make cheaper (PDQ's cost does not depend on the pixels anyway).
-        let mut x: u32 = 12345;
-        let data: Vec<u8> = (0..w * h * 3)
-            .map(|_| {
-                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (x >> 24) as u8
-            })
-            .collect();
-        let img = vigil::RgbImage {
-            width: w,
-            height: h,
-            data,
-        };
+        // Noise: every pixel value occurs, no pattern a box filter could make cheaper (PDQ's
+        // cost does not depend on the pixels anyway).
+        let img = synth::image(Pattern::Noise, w, h, 3);
         let px = f64::from(w) * f64::from(h);
         let reps = ((200e6 / px) as usize).max(1);
         let mut best = f64::MAX;

@@ -627,8 +627,8 @@ impl Luma {
     #[inline]
     #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl")]
     fn new(layout: PixelLayout) -> Luma {
-        // Byte `i` of every 16-byte lane takes byte `ch + 3 · (i / 4)` for `i % 4 == 0`, zero
-        // otherwise (pshufb writes zero for an index with its top bit set).
+        // Byte `i` of every 16-byte lane takes byte `ch + 3 · (i / 4)` for `i % 4 == 0`; the
+        // other bytes are masked off in `rgb` (they keep 2²³'s), so their indices do not matter.
         let pick = |ch: i8| -> __m512i {
             let all: [i8; 64] = std::array::from_fn(|i| {
                 let i = (i % 16) as i8;
