@@ -616,9 +616,6 @@ struct Luma {
     bpp: usize,
 }
 
-/// Moves the 12 bytes of pixels 4i..4i + 4 to the start of 128-bit lane i.
-const SPREAD: [i32; 16] = [0, 1, 2, 3, 3, 4, 5, 6, 6, 7, 8, 9, 9, 10, 11, 12];
-
 /// In each 128-bit lane, picks channel `ch` of its 4 pixels into the low bytes of the 32-bit
 /// lanes: byte `i` takes byte `ch + 3 · (i / 4)` for `i % 4 == 0`. The other bytes are masked
 /// off in [`Luma::rgb`] (they keep 2²³'s), so their indices do not matter.
@@ -639,7 +636,7 @@ const fn pick(ch: i8) -> [i8; 64] {
 const PICK: [[i8; 64]; 3] = [pick(0), pick(1), pick(2)];
 
 impl Luma {
-    // The shuffle tables and coefficients are constants (`SPREAD`, `PICK`, the `LUMA_*`),
+    // The shuffle tables and coefficients are constants (`RGB16_TO_LANES`, `PICK`, `LUMA_*`),
     // not fields built for each strip: about 1.5 % less PDQ time on pixels in cache
     // (`examples/pdq_micro`). `steps1_luma`'s loop compiles nearly the same either way (the
     // eleven vectors are loaded into registers before it), so the saving is elsewhere in
@@ -695,7 +692,7 @@ impl Luma {
         const LOW: u64 = 0x1111_1111_1111_1111;
         /// 2²³.
         const TWO23: f32 = 8_388_608.0;
-        let spread: __m512i = bytemuck::cast(SPREAD);
+        let spread: __m512i = bytemuck::cast(crate::simd::RGB16_TO_LANES);
         let v = _mm512_permutexvar_epi32(spread, v);
         let magic = _mm512_set1_epi32(0x4B00_0000);
         let ch = |k: usize, coef: f32| {

@@ -156,7 +156,7 @@ mod x86 {
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
     fn luma16(v: __m512i) -> __m512i {
         // Lane j gets bytes 12j..12j + 12 (pixels 4j..4j + 4).
-        let idx = _mm512_setr_epi32(0, 1, 2, 3, 3, 4, 5, 6, 6, 7, 8, 9, 9, 10, 11, 12);
+        let idx: __m512i = bytemuck::cast(crate::simd::RGB16_TO_LANES);
         let v = _mm512_permutexvar_epi32(idx, v);
         let (rg, gb) = masks();
         let rg = _mm512_shuffle_epi8(v, _mm512_broadcast_i32x4(rg));

@@ -6,6 +6,12 @@
 
 use std::sync::OnceLock;
 
+/// `vpermd` indices that move the 48 bytes of 16 RGB pixels (a vector's low 48 bytes) so that
+/// 128-bit lane `j` starts with pixels `4j..4j + 4` (bytes `12j..12j + 12`), ready for per-lane
+/// byte shuffles: PDQ's luma (`pdq::fused`) and pHash's 'L' conversion (`phash::luma`).
+#[cfg(target_arch = "x86_64")]
+pub(crate) const RGB16_TO_LANES: [i32; 16] = [0, 1, 2, 3, 3, 4, 5, 6, 6, 7, 8, 9, 9, 10, 11, 12];
+
 /// A SIMD level, ordered from least to most capable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
